@@ -1,0 +1,35 @@
+# Two commands: `make demo` and `make test`. Both set up .venv on first use.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.irpath-installed
+DEMO_OUT ?= demo_out
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONHASHSEED ?= 0
+
+.PHONY: demo test install bench clean
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (irpath needs Python 3.11)"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstalled only when the package metadata or the pins change.
+$(STAMP): $(BIN)/python setup.cfg pyproject.toml constraints.txt
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q --durations=15 tests notebooks --nbmake-timeout=600 -p no:cacheprovider $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	$(BIN)/irpath demo --out $(DEMO_OUT)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/input_pipeline.py
+	$(BIN)/python benchmarks/train_step.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) build *.egg-info

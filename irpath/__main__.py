@@ -1,0 +1,3 @@
+from irpath.cli.main import run
+
+run()

@@ -1,0 +1,1 @@
+"""Thin command-line shells: parse arguments, build a config, make one call."""

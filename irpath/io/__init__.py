@@ -1,0 +1,91 @@
+"""Readers for the formats IR imaging and histology labs produce.
+
+``read_cube(path)`` picks the reader from the file name:
+
+============================  =====================================
+``.hdr`` (or its data file)   ENVI, through ``spectral`` (validated header)
+``.h5`` ``.hdf5`` ``.he5``    HDF5 (``h5py``)
+``.npy`` ``.npz``             numpy, never unpickled
+``.mat``                      MATLAB (scipy; v7.3 files go through HDF5)
+``.png`` ``.jpg`` ``.tif``    RGB tiles (C = 3)
+============================  =====================================
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from irpath.errors import MissingFileError, UnsupportedFormatError
+from irpath.io.cube import Cube
+from irpath.io.manifest import Manifest, ManifestRow, read_manifest
+from irpath.io.masks import read_mask
+
+ENVI_SUFFIXES = (".hdr",)
+ENVI_DATA_SUFFIXES = (".dat", ".img", ".raw", ".bsq", ".bil", ".bip", "")
+HDF5_SUFFIXES = (".h5", ".hdf5", ".he5", ".hdf")
+NUMPY_SUFFIXES = (".npy", ".npz")
+MAT_SUFFIXES = (".mat",)
+RGB_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+CUBE_SUFFIXES = ENVI_SUFFIXES + HDF5_SUFFIXES + NUMPY_SUFFIXES + MAT_SUFFIXES + RGB_SUFFIXES
+
+__all__ = ["Cube", "Manifest", "ManifestRow", "read_cube", "read_manifest", "read_mask",
+           "CUBE_SUFFIXES"]
+
+
+def _envi_header_for(path: Path) -> Path | None:
+    """The ``.hdr`` beside an ENVI data file (``x.dat`` -> ``x.hdr`` or ``x.dat.hdr``)."""
+    for cand in (path.with_suffix(".hdr"), Path(str(path) + ".hdr")):
+        if cand.exists():
+            return cand
+    return None
+
+
+def read_cube(path, *, mmap: bool = False, dataset: str | None = None,
+              axis_key: str | None = None) -> Cube:
+    """Read a cube from any supported file.
+
+    Args:
+        path: the file (for ENVI, the ``.hdr`` or the data file beside it).
+        mmap: memory-map instead of loading (ENVI, ``.npy``, contiguous HDF5),
+            so multi-GB mosaics open instantly; ``Cube.data`` is then a lazy view.
+        dataset: HDF5 dataset / ``.npz`` array / ``.mat`` variable holding the cube.
+        axis_key: HDF5 attribute or dataset / ``.npz`` / ``.mat`` name of the axis.
+
+    Returns:
+        A :class:`Cube`: (H, W, C) data, (C,) wavenumbers in cm^-1 or None, (H, W) valid mask.
+
+    Raises:
+        IrpathError subclasses, each naming ``path`` and the problem.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise MissingFileError(f"{path}: no such file")
+    if path.is_dir():
+        raise UnsupportedFormatError(f"{path}: is a directory, not a cube file")
+    suffix = path.suffix.lower()
+    if suffix in ENVI_SUFFIXES:
+        from irpath.io.envi import read_envi
+        return read_envi(path, mmap=mmap)
+    if suffix in HDF5_SUFFIXES:
+        from irpath.io.hdf5 import read_hdf5
+        return read_hdf5(path, dataset=dataset, axis_key=axis_key, mmap=mmap)
+    if suffix == ".npy":
+        from irpath.io.numpy_io import read_npy
+        return read_npy(path, mmap=mmap)
+    if suffix == ".npz":
+        from irpath.io.numpy_io import read_npz
+        return read_npz(path, dataset=dataset, axis_key=axis_key)
+    if suffix in MAT_SUFFIXES:
+        from irpath.io.matlab import read_mat
+        return read_mat(path, variable=dataset, axis_key=axis_key)
+    if suffix in RGB_SUFFIXES:
+        from irpath.io.rgb import read_rgb
+        return read_rgb(path)
+    if suffix in ENVI_DATA_SUFFIXES:
+        hdr = _envi_header_for(path)
+        if hdr is not None:
+            from irpath.io.envi import read_envi
+            return read_envi(hdr, mmap=mmap)
+    raise UnsupportedFormatError(
+        f"{path}: unsupported file type {suffix or '(no extension)'!r}; expected one of "
+        + " ".join(CUBE_SUFFIXES))

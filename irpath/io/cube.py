@@ -1,0 +1,109 @@
+"""The :class:`Cube` every reader returns, and checks shared by the readers."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from irpath.errors import InvalidValuesError, ShapeError
+
+# Rows per block when a memory-mapped cube is scanned; keeps memory bounded.
+_BLOCK_BYTES = 64 * 2**20
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Cube:
+    """A hyperspectral (or RGB) image with its spectral axis and validity mask.
+
+    Attributes:
+        path: the file the cube was read from.
+        data: (H, W, C) array. ``float32`` in memory, or, when the reader was
+            asked for ``mmap=True``, a read-only memory-mapped view in the
+            file's own dtype (convert blocks with ``np.asarray(x, np.float32)``).
+        wavenumbers: (C,) float64 axis in cm^-1, or ``None`` when the file has none.
+        valid: (H, W) bool; False where a pixel holds the file's ``data ignore
+            value``, or any NaN/Inf.
+    """
+
+    path: str
+    data: np.ndarray
+    wavenumbers: np.ndarray | None
+    valid: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(int(s) for s in self.data.shape)
+
+    def float32(self) -> np.ndarray:
+        """The whole cube as an in-memory (H, W, C) float32 array."""
+        return np.asarray(self.data, dtype=np.float32)
+
+    def __repr__(self):
+        axis = "none" if self.wavenumbers is None else (
+            f"{self.wavenumbers[0]:.1f}..{self.wavenumbers[-1]:.1f} cm^-1")
+        return f"Cube({self.path!r}, shape={self.shape}, dtype={self.data.dtype}, axis={axis})"
+
+
+def row_blocks(data: np.ndarray):
+    """Yield ``(start, stop)`` row ranges so each block of ``data`` is ~64 MiB."""
+    h = data.shape[0]
+    row_bytes = max(1, int(np.prod(data.shape[1:])) * data.dtype.itemsize)
+    step = max(1, _BLOCK_BYTES // row_bytes)
+    for start in range(0, h, step):
+        yield start, min(h, start + step)
+
+
+def validity_mask(data: np.ndarray, ignore_value: float | None = None) -> np.ndarray:
+    """(H, W) bool mask of pixels that hold usable spectra.
+
+    A pixel is invalid if any channel is NaN/Inf, or if all channels equal
+    ``ignore_value`` (ENVI ``data ignore value``). Reads memmaps block by block.
+    """
+    valid = np.empty(data.shape[:2], dtype=bool)
+    for a, b in row_blocks(data):
+        block = np.asarray(data[a:b])
+        ok = np.ones(block.shape[:2], dtype=bool)
+        if block.dtype.kind == "f":
+            ok &= np.isfinite(block).all(axis=-1)
+        if ignore_value is not None:
+            ok &= ~(block == block.dtype.type(ignore_value)).all(axis=-1)
+        valid[a:b] = ok
+    return valid
+
+
+def as_hwc(array: np.ndarray, path: str | Path) -> np.ndarray:
+    """Check that ``array`` is (H, W, C) (or (H, W), promoted to C=1) with H, W, C >= 1."""
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.ndim != 3:
+        raise ShapeError(f"{path}: expected an (H, W, C) cube, got an array of shape {array.shape}")
+    if min(array.shape) < 1:
+        raise ShapeError(f"{path}: cube has an empty dimension, shape {array.shape}")
+    if array.dtype.kind not in "biuf":
+        raise ShapeError(f"{path}: unsupported array dtype {array.dtype}")
+    return array
+
+
+def check_axis(wavenumbers, n_channels: int, path: str | Path) -> np.ndarray | None:
+    """Validate a wavenumber axis against the channel count; returns float64 (C,) or None."""
+    if wavenumbers is None:
+        return None
+    axis = np.asarray(wavenumbers, dtype=np.float64).ravel()
+    if axis.size != n_channels:
+        raise ShapeError(f"{path}: wavenumber axis has {axis.size} values but the cube has "
+                         f"{n_channels} channels")
+    if not np.isfinite(axis).all():
+        raise InvalidValuesError(f"{path}: wavenumber axis contains NaN/Inf")
+    return axis
+
+
+def make_cube(path, data, wavenumbers=None, ignore_value=None, mmap=False) -> Cube:
+    """Build a validated :class:`Cube` from an (H, W, C) array (memmap allowed if ``mmap``)."""
+    data = as_hwc(data, path)
+    axis = check_axis(wavenumbers, data.shape[-1], path)
+    valid = validity_mask(data, ignore_value)
+    if not mmap:
+        data = np.ascontiguousarray(data, dtype=np.float32)
+    return Cube(path=str(path), data=data, wavenumbers=axis, valid=valid)
