@@ -1,0 +1,267 @@
+"""A training cache that ``tf.data`` reads without Python.
+
+:func:`build_cache` converts every spot of a manifest once into raw files:
+
+=====================  ============================================================
+``NNNNN.cube.f32``     (H, W, C) little-endian float32, C-order, on the target axis;
+                       NaN and invalid pixels set to 0
+``NNNNN.tissue.u8``    (H, W) uint8, 1 = tissue (manifest ``tissue`` file, or
+                       :func:`irpath.spectra.tissue_mask`)
+``NNNNN.mask.u8``      (H, W) uint8 ground truth, only for rows with a ``mask``
+``index.json``         per-spot image path, label, H, W, C and file names; the
+                       target axis; a fingerprint of every input
+=====================  ============================================================
+
+The pipeline then uses only ``tf.io.read_file`` + ``tf.io.decode_raw``, which run
+in parallel outside the GIL. The fingerprint covers the manifest (path and
+content), each source file's size and mtime, and the axis: an unchanged
+fingerprint reuses the cache at once, a changed one rebuilds it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from irpath.errors import DataFileError, InvalidValuesError, MissingFileError
+from irpath.io import ENVI_DATA_SUFFIXES, Manifest, read_cube, read_manifest, read_mask
+from irpath.io.cube import row_blocks
+from irpath.spectra.axis import DEFAULT_AXIS, check_monotonic, to_target_axis
+from irpath.spectra.mask import AMIDE_I_BAND, check_spectra, tissue_mask
+
+#: Bumped whenever the file layout or the conversion changes; old caches rebuild.
+CACHE_FORMAT = 1
+INDEX_NAME = "index.json"
+_OWN_PATTERNS = ("*.cube.f32", "*.tissue.u8", "*.mask.u8")
+
+
+@dataclasses.dataclass(frozen=True)
+class CacheEntry:
+    """One cached spot. File names are relative to the cache folder."""
+
+    image: str
+    label: int
+    height: int
+    width: int
+    channels: int
+    cube_file: str
+    tissue_file: str
+    mask_file: str | None = None
+
+    @property
+    def has_mask(self) -> bool:
+        return self.mask_file is not None
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.height, self.width, self.channels)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class CacheIndex:
+    """A built cache: its folder, spots (in manifest order) and spectral axis.
+
+    Attributes:
+        cache_dir: the folder holding the files and ``index.json``.
+        entries: one :class:`CacheEntry` per spot.
+        axis: (C,) float64 wavenumbers of every cached cube.
+        fingerprint: hash of the inputs the cache was built from.
+    """
+
+    cache_dir: Path
+    entries: tuple[CacheEntry, ...]
+    axis: np.ndarray
+    fingerprint: str = ""
+
+    def __len__(self):
+        return len(self.entries)
+
+    @property
+    def labels(self) -> tuple[int, ...]:
+        return tuple(e.label for e in self.entries)
+
+    @property
+    def has_masks(self) -> bool:
+        """True if every cancer spot has a ground-truth mask (and there is at least one)."""
+        return all(e.has_mask for e in self.entries if e.label == 1) and any(
+            e.has_mask for e in self.entries)
+
+    def file(self, name: str) -> str:
+        """Absolute path of a cache file named in an entry."""
+        return str(Path(self.cache_dir) / name)
+
+    def load(self, i: int):
+        """Spot ``i`` as numpy arrays, for evaluation code.
+
+        Returns:
+            ``(cube, tissue, mask)``: (H, W, C) float32, (H, W) bool, and (H, W)
+            bool or None when the spot has no ground truth.
+        """
+        e = self.entries[i]
+        cube = np.fromfile(self.file(e.cube_file), dtype="<f4").reshape(e.shape)
+        tissue = np.fromfile(self.file(e.tissue_file), dtype=np.uint8).reshape(e.shape[:2])
+        mask = None
+        if e.has_mask:
+            mask = np.fromfile(self.file(e.mask_file), dtype=np.uint8).reshape(e.shape[:2]) != 0
+        return cube.astype(np.float32, copy=False), tissue != 0, mask
+
+    @classmethod
+    def open(cls, cache_dir) -> "CacheIndex":
+        """Read an existing cache's ``index.json`` (no fingerprint check)."""
+        path = Path(cache_dir) / INDEX_NAME
+        if not path.is_file():
+            raise MissingFileError(f"{path}: no such cache index (run build_cache first)")
+        try:
+            doc = json.loads(path.read_text())
+            entries = tuple(CacheEntry(**e) for e in doc["entries"])
+            axis = np.asarray(doc["axis"], dtype=np.float64)
+            fingerprint = doc["fingerprint"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DataFileError(f"{path}: not a valid cache index ({exc})") from None
+        return cls(cache_dir=Path(cache_dir), entries=entries, axis=axis,
+                   fingerprint=fingerprint)
+
+
+def _stat(path: Path | None):
+    if path is None:
+        return None
+    files = [path]
+    if path.suffix.lower() == ".hdr":  # the ENVI data file beside the header
+        files += [path.with_suffix(s) for s in ENVI_DATA_SUFFIXES if path.with_suffix(s) != path]
+    out = []
+    for f in files:
+        if f.is_file():
+            st = f.stat()
+            out.append([str(f), st.st_size, st.st_mtime_ns])
+    return out
+
+
+def fingerprint(manifest: Manifest, target_axis) -> str:
+    """Hash of everything the cache content depends on."""
+    try:
+        manifest_sha = hashlib.sha256(Path(manifest.path).read_bytes()).hexdigest()
+    except OSError:
+        manifest_sha = None
+    doc = {
+        "format": CACHE_FORMAT,
+        "manifest": str(manifest.path),
+        "manifest_sha256": manifest_sha,
+        "rows": [[_stat(r.image), r.label, _stat(r.mask), _stat(r.tissue)] for r in manifest],
+        "axis": np.asarray(target_axis, dtype=np.float64).tolist(),
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def _reusable(cache_dir: Path, fp: str) -> CacheIndex | None:
+    try:
+        index = CacheIndex.open(cache_dir)
+    except (MissingFileError, DataFileError):
+        return None
+    if index.fingerprint != fp:
+        return None
+    for e in index.entries:  # cheap integrity check: every file there, right size
+        sizes = [(e.cube_file, 4 * e.height * e.width * e.channels),
+                 (e.tissue_file, e.height * e.width)]
+        if e.has_mask:
+            sizes.append((e.mask_file, e.height * e.width))
+        for name, size in sizes:
+            p = cache_dir / name
+            if not p.is_file() or p.stat().st_size != size:
+                return None
+    return index
+
+
+def _write_cube(path: Path, data: np.ndarray, valid: np.ndarray) -> None:
+    """Write ``data`` as little-endian float32, NaN and invalid pixels set to 0."""
+    with open(path, "wb") as f:
+        for a, b in row_blocks(data):
+            block = np.array(data[a:b], dtype="<f4")
+            np.nan_to_num(block, copy=False, nan=0.0)
+            block[~valid[a:b]] = 0.0
+            f.write(block.tobytes())
+
+
+def _cache_spot(row, stem: str, cache_dir: Path, target: np.ndarray) -> CacheEntry:
+    name = str(row.image)
+    cube = read_cube(row.image, mmap=True)
+    check_spectra(cube.data, cube.valid, name=name)
+    data = to_target_axis(cube.data, cube.wavenumbers, target, name=name)
+    h, w, c = data.shape
+    valid = cube.valid
+    if row.tissue is not None:
+        tissue = read_mask(row.tissue, (h, w)) & valid
+        if not tissue.any():
+            raise InvalidValuesError(f"{row.tissue}: tissue mask is empty on the valid pixels of "
+                                     f"{name}")
+    else:
+        band_axis = target if (target.min() <= AMIDE_I_BAND[0]
+                               and target.max() >= AMIDE_I_BAND[1]) else None
+        tissue = tissue_mask(data, valid, axis=band_axis)
+    entry = CacheEntry(image=name, label=int(row.label), height=h, width=w, channels=c,
+                       cube_file=f"{stem}.cube.f32", tissue_file=f"{stem}.tissue.u8",
+                       mask_file=f"{stem}.mask.u8" if row.mask is not None else None)
+    _write_cube(cache_dir / entry.cube_file, data, valid)
+    tissue.astype(np.uint8).tofile(cache_dir / entry.tissue_file)
+    if row.mask is not None:
+        read_mask(row.mask, (h, w)).astype(np.uint8).tofile(cache_dir / entry.mask_file)
+    return entry
+
+
+def build_cache(manifest, cache_dir, *, target_axis=DEFAULT_AXIS,
+                progress: bool = True) -> CacheIndex:
+    """Convert a manifest's spots into a cache folder, or reuse an up-to-date one.
+
+    For each row: read the cube (memory-mapped), check its spectra, bring it onto
+    ``target_axis``, zero NaN/invalid pixels, take the tissue mask (the row's
+    ``tissue`` file, else :func:`irpath.spectra.tissue_mask` on the amide I band)
+    and the ground-truth mask, and write the raw files described in the module
+    docstring. Spots may differ in H and W.
+
+    Args:
+        manifest: a :class:`irpath.io.Manifest` or the path of a manifest CSV.
+        cache_dir: folder to write (created if needed). Only files this function
+            owns (``*.cube.f32``, ``*.tissue.u8``, ``*.mask.u8``, ``index.json``)
+            are replaced.
+        target_axis: (C,) the model's wavenumber axis.
+        progress: print one line per spot to stderr ("caching 3/60 spot_003.hdr").
+
+    Returns:
+        The :class:`CacheIndex`.
+
+    Raises:
+        IrpathError subclasses naming the offending file (unreadable cube, Inf or
+        partly-NaN spectra, wrong channel count, mask of the wrong size).
+    """
+    if not isinstance(manifest, Manifest):
+        manifest = read_manifest(manifest)
+    target = check_monotonic(target_axis, name="target_axis")
+    cache_dir = Path(cache_dir)
+    fp = fingerprint(manifest, target)
+    index = _reusable(cache_dir, fp)
+    if index is not None:
+        if progress:
+            print(f"cache up to date: {cache_dir} ({len(index)} spots)", file=sys.stderr)
+        return index
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    (cache_dir / INDEX_NAME).unlink(missing_ok=True)  # invalid until the rebuild finishes
+    for pattern in _OWN_PATTERNS:
+        for stale in cache_dir.glob(pattern):
+            stale.unlink()
+    entries = []
+    n = len(manifest)
+    for i, row in enumerate(manifest):
+        if progress:
+            print(f"caching {i + 1}/{n} {row.image.name}", file=sys.stderr, flush=True)
+        entries.append(_cache_spot(row, f"{i:05d}", cache_dir, target))
+    doc = {"format": CACHE_FORMAT, "fingerprint": fp, "manifest": str(manifest.path),
+           "axis": target.tolist(), "entries": [dataclasses.asdict(e) for e in entries]}
+    tmp = cache_dir / (INDEX_NAME + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=1))
+    os.replace(tmp, cache_dir / INDEX_NAME)
+    return CacheIndex(cache_dir=cache_dir, entries=tuple(entries), axis=target, fingerprint=fp)

@@ -1,0 +1,55 @@
+"""Activation maps for cube files, written as .npy + PNG + a JSON summary."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from irpath.inference.loading import Predictor
+
+
+def prepare_cube(path, axis: np.ndarray):
+    """Read a cube file and bring it onto ``axis``.
+
+    Returns:
+        (cube (H, W, C) float32 with NaN -> 0, tissue (H, W) bool)
+    """
+    from irpath.io import read_cube
+    from irpath.spectra import check_spectra, tissue_mask, to_target_axis
+
+    cube = read_cube(path)
+    data = to_target_axis(cube.float32(), cube.wavenumbers, axis, name=str(path))
+    check_spectra(data, cube.valid, name=str(path))
+    data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+    return data, tissue_mask(data, cube.valid)
+
+
+def predict_files(predictor: Predictor, inputs, out_dir, *, threshold: float | None = None) -> dict:
+    """Run ``predictor`` on each cube file and write ``<stem>.npy``, ``<stem>.png``
+    and ``predictions.json`` (tumour fraction per cube) to ``out_dir``."""
+    from irpath.metrics import tumour_fraction
+    from irpath.viz.plots import amide_image, plot_overlay
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    thr = predictor.config.threshold if threshold is None else threshold
+    axis = predictor.axis
+    rows = []
+    for i, path in enumerate(inputs, 1):
+        path = Path(path)
+        cube, tissue = prepare_cube(path, axis)
+        amap = predictor.predict(cube[None])[0]
+        stem = path.stem if path.suffix.lower() != ".hdr" else path.with_suffix("").name
+        np.save(out / f"{stem}.npy", amap.astype(np.float32))
+        plot_overlay(amide_image(cube, axis), amap, thr, None, out / f"{stem}.png",
+                     title=f"{path.name}: activation map")
+        frac = tumour_fraction(amap, tissue, thr)
+        rows.append({"image": str(path), "map": f"{stem}.npy", "png": f"{stem}.png",
+                     "tumour_fraction": float(frac), "tissue_pixels": int(tissue.sum())})
+        print(f"[{i}/{len(inputs)}] {path.name}: tumour fraction {frac:.3f}", file=sys.stderr, flush=True)
+    summary = {"model": predictor.source, "threshold": thr, "predictions": rows}
+    (out / "predictions.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary

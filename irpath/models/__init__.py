@@ -1,0 +1,1 @@
+"""Model builders: functions returning functional ``keras.Model``s."""

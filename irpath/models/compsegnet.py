@@ -1,0 +1,73 @@
+"""CompSegNet (Schuhmacher et al. 2019): a segmenting U-Net pooled by one neuron.
+
+``build_segmenter`` makes the U-Net that is kept after training: raw cube in,
+activation map out, preprocessing inside. ``build_compsegnet`` wraps it with the
+pooling neuron p for weakly supervised training on spot labels;
+``extract_segmenter`` takes the U-Net back out.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from irpath.config import CompSegNetConfig
+from irpath.layers import CropToMatch, PadToMultiple, PoolingNeuron, SpectralStandardise
+from irpath.models.unet import activation_map_head, unet_features
+
+SEGMENTER_NAME = "segmenter"
+
+
+def segmenter_kwargs(cfg: CompSegNetConfig) -> dict:
+    """The one place a config becomes :func:`build_segmenter` keyword arguments."""
+    return dict(in_channels=cfg.in_channels, filters=cfg.filters, depth=cfg.depth,
+                norm=cfg.norm, map_bias=cfg.map_bias)
+
+
+def pooling_kwargs(cfg: CompSegNetConfig) -> dict:
+    return dict(alpha=cfg.alpha, beta=cfg.beta, gamma=cfg.gamma)
+
+
+def build_segmenter(mean, std, *, in_channels: int = 450, filters: int = 64, depth: int = 4,
+                    norm: str = "none", map_bias: float = 0.0) -> keras.Model:
+    """The U-Net segmenter: (N, H, W, C) raw cube -> (N, H, W, 1) activation map in [0, 1].
+
+    Any H and W work: the cube is zero-padded to a multiple of 2**depth and the
+    map cropped back. Preprocessing (NaN -> 0, per-channel standardisation with
+    ``mean``/``std``, background kept at 0) is part of the model.
+
+    Args:
+        mean, std: (C,) channel statistics over training tissue pixels.
+        in_channels: C.
+        filters, depth, norm: U-Net size (paper: 64, 4, none).
+        map_bias: initial logit of every pixel of the map.
+    """
+    cube = keras.Input(shape=(None, None, in_channels), name="cube")
+    x = SpectralStandardise(mean, std, name="standardise")(cube)
+    x = PadToMultiple(2**depth, name="pad")(x)
+    x = unet_features(x, filters=filters, depth=depth, activation="softplus", norm=norm)
+    amap = activation_map_head(x, bias=map_bias)
+    amap = CropToMatch(name="crop")([amap, cube])
+    return keras.Model(cube, amap, name=SEGMENTER_NAME)
+
+
+def build_compsegnet(segmenter: keras.Model, *, alpha: float = 0.1, beta: float = 5.0,
+                     gamma: float = 0.001) -> keras.Model:
+    """Wrap a segmenter with the pooling neuron p.
+
+    Inputs ``{"cube": (N, H, W, C), "tissue": (N, H, W, 1)}``; output (N,) o(I).
+    """
+    cube = keras.Input(shape=segmenter.input_shape[1:], name="cube")
+    tissue = keras.Input(shape=(None, None, 1), name="tissue")
+    amap = segmenter(cube)
+    out = PoolingNeuron(alpha=alpha, beta=beta, gamma=gamma, name="pooling_neuron")([amap, tissue])
+    return keras.Model({"cube": cube, "tissue": tissue}, out, name="compsegnet")
+
+
+def build_from_config(cfg: CompSegNetConfig, mean, std) -> keras.Model:
+    """A fresh CompSegNet for ``cfg`` with input statistics ``mean``/``std``."""
+    return build_compsegnet(build_segmenter(mean, std, **segmenter_kwargs(cfg)), **pooling_kwargs(cfg))
+
+
+def extract_segmenter(compsegnet: keras.Model) -> keras.Model:
+    """The trained U-Net inside a CompSegNet (shares its weights)."""
+    return compsegnet.get_layer(SEGMENTER_NAME)

@@ -1,0 +1,134 @@
+"""Tissue masks and sanity checks for pixel spectra.
+
+Pixels not covered by tissue are *background* (Schuhmacher et al. 2019,
+section 2, "following commonly established procedures"): pixels flagged
+invalid by the reader, all-zero or NaN spectra, and pixels whose absorbance is
+low compared with the tissue's. All functions read memory-mapped cubes in
+~64 MiB row blocks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from irpath.errors import ConfigError, InvalidValuesError, ShapeError
+from irpath.io.cube import row_blocks
+from irpath.spectra.axis import check_monotonic
+
+#: Amide I band (cm^-1) used as the absorbance measure when an axis is given.
+AMIDE_I_BAND = (1630.0, 1680.0)
+
+#: Percentile of the absorbance over non-empty pixels that ``rel_threshold`` scales.
+REFERENCE_PERCENTILE = 99.0
+
+
+def _where(name: str) -> str:
+    return f"{name}: " if name else ""
+
+
+def _valid(valid, shape, name: str = "") -> np.ndarray:
+    if valid is None:
+        return np.ones(shape[:2], dtype=bool)
+    valid = np.asarray(valid, dtype=bool)
+    if valid.shape != tuple(shape[:2]):
+        raise ShapeError(f"{_where(name)}valid mask is {valid.shape} but the cube is "
+                         f"{tuple(shape[:2])}")
+    return valid
+
+
+def _band_slice(axis, n_channels: int, band) -> slice:
+    axis = check_monotonic(axis, n_channels)
+    lo, hi = sorted(float(b) for b in band)
+    idx = np.flatnonzero((axis >= lo) & (axis <= hi))
+    if idx.size == 0:
+        raise ShapeError(f"no channel in the absorbance band {lo:g}-{hi:g} cm^-1 (axis spans "
+                         f"{axis.min():g}-{axis.max():g})")
+    return slice(int(idx[0]), int(idx[-1]) + 1)
+
+
+def tissue_mask(cube: np.ndarray, valid=None, *, rel_threshold: float = 0.1,
+                amide_band=None, axis=None) -> np.ndarray:
+    """(H, W) bool mask of tissue pixels.
+
+    Background is: pixels with ``valid`` False, all-zero spectra, spectra with
+    any NaN/Inf, and pixels whose absorbance is below ``rel_threshold`` times
+    the 99th percentile of the absorbance over the remaining (non-zero, finite)
+    pixels. The absorbance is the mean over all channels, or, when ``axis`` is
+    given, the mean over the amide I band (``amide_band``, default 1630-1680 cm^-1).
+
+    Args:
+        cube: (H, W, C) array, e.g. ``Cube.data``.
+        valid: (H, W) bool, e.g. ``Cube.valid``; None = all valid.
+        rel_threshold: fraction of the reference absorbance below which a pixel
+            is background; 0 keeps every non-zero finite pixel.
+        amide_band: ``(lo, hi)`` cm^-1; needs ``axis``.
+        axis: (C,) wavenumbers of ``cube``.
+
+    Returns:
+        (H, W) bool, True on tissue.
+    """
+    if not 0.0 <= rel_threshold < 1.0:
+        raise ConfigError(f"rel_threshold must be in [0, 1), got {rel_threshold}")
+    if amide_band is not None and axis is None:
+        raise ConfigError("amide_band needs the cube's wavenumber axis (axis=...)")
+    band = slice(None)
+    if axis is not None:
+        band = _band_slice(axis, cube.shape[-1], amide_band or AMIDE_I_BAND)
+    keep = _valid(valid, cube.shape).copy()
+    level = np.zeros(cube.shape[:2], dtype=np.float64)
+    for a, b in row_blocks(cube):
+        block = np.asarray(cube[a:b])
+        keep[a:b] &= np.isfinite(block).all(axis=-1) & (block != 0).any(axis=-1)
+        with np.errstate(invalid="ignore"):
+            level[a:b] = block[..., band].mean(axis=-1, dtype=np.float64)
+    if not keep.any():
+        return keep
+    reference = np.percentile(level[keep], REFERENCE_PERCENTILE)
+    return keep & (level >= rel_threshold * reference)
+
+
+def check_spectra(cube: np.ndarray, valid=None, name: str = "") -> None:
+    """Refuse cubes whose spectra cannot be trusted.
+
+    Pixels that are entirely NaN are background and accepted (the cache sets
+    them to 0). Refused: any ±Inf, a pixel mixing NaN and finite channels, or
+    a cube with no pixel left that is valid, finite and not all zero.
+
+    Args:
+        cube: (H, W, C) array.
+        valid: (H, W) bool from the reader; None = all valid.
+        name: the cube's file, named in the message.
+
+    Raises:
+        InvalidValuesError: naming ``name``, with the number of bad pixels and the
+            first one's (row, column).
+    """
+    valid = _valid(valid, cube.shape, name)
+    n_inf = n_mixed = 0
+    first = None
+    any_tissue = False
+    for a, b in row_blocks(cube):
+        block = np.asarray(cube[a:b])
+        nan = np.isnan(block)
+        inf_px = np.isinf(block).any(axis=-1)
+        mixed_px = nan.any(axis=-1) & ~nan.all(axis=-1)
+        bad = inf_px | mixed_px
+        n_inf += int(inf_px.sum())
+        n_mixed += int(mixed_px.sum())
+        if first is None and bad.any():
+            r, c = np.argwhere(bad)[0]
+            first = (a + int(r), int(c))
+        finite = ~nan.any(axis=-1) & ~inf_px
+        any_tissue |= bool((valid[a:b] & finite & (block != 0).any(axis=-1)).any())
+    if n_inf or n_mixed:
+        parts = []
+        if n_inf:
+            parts.append(f"{n_inf} pixel(s) contain +/-Inf")
+        if n_mixed:
+            parts.append(f"{n_mixed} pixel(s) mix NaN with finite values")
+        raise InvalidValuesError(f"{_where(name)}{' and '.join(parts)} (first at row {first[0]}, "
+                                 f"column {first[1]}); only whole-NaN background pixels are "
+                                 "allowed")
+    if not any_tissue:
+        raise InvalidValuesError(f"{_where(name)}no tissue pixel: every pixel is invalid, NaN "
+                                 "or all zero")

@@ -1,0 +1,1 @@
+"""Training: strategy creation, fit-loop glue, callbacks."""

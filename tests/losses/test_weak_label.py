@@ -1,0 +1,32 @@
+import keras
+import numpy as np
+import pytest
+
+from irpath.losses import ComparativeLoss, comparative_loss
+
+
+def test_per_spot_terms():
+    labels = np.array([1, 0, 1, 0], np.float32)
+    o = np.array([0.1, 0.0, 0.04, 0.03], np.float32)
+    np.testing.assert_allclose(np.asarray(comparative_loss(labels, o, alpha=0.1)),
+                               [0.0, 0.0, 0.06, 0.03], atol=1e-7)
+
+
+def test_keras_loss_is_the_papers_sum():
+    labels = np.array([1, 0, 1], np.float32)
+    o = np.array([0.02, 0.05, 0.101], np.float32)
+    expected = abs(0.02 - 0.1) + 0.05 + abs(0.101 - 0.1)
+    assert float(ComparativeLoss(alpha=0.1)(labels, o)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_perfect_outputs_give_zero_and_minimum():
+    labels = np.array([1, 0], np.float32)
+    loss = ComparativeLoss(alpha=0.2)
+    assert float(loss(labels, np.array([0.2, 0.0], np.float32))) == pytest.approx(0.0, abs=1e-8)
+    assert float(loss(labels, np.array([0.1, 0.1], np.float32))) == pytest.approx(0.2, rel=1e-5)
+
+
+def test_serialisable():
+    loss = ComparativeLoss(alpha=0.3)
+    clone = keras.losses.deserialize(keras.losses.serialize(loss))
+    assert isinstance(clone, ComparativeLoss) and clone.alpha == 0.3

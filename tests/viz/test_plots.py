@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from irpath.viz import amide_image, plot_history, plot_overlay, plot_roc, save_map_png
+
+
+def _png(path):
+    assert path.is_file() and path.stat().st_size > 0
+    with Image.open(path) as im:
+        assert im.format == "PNG"
+        im.load()
+        return im.size, im.mode
+
+
+@pytest.fixture
+def spot(rng):
+    prob = np.clip(rng.random((16, 16)) + np.linspace(-0.5, 0.5, 16), 0, 1)
+    gt = np.zeros((16, 16), bool)
+    gt[4:10, 4:10] = True
+    return rng.random((16, 16)), prob, gt
+
+
+def test_plot_roc(tmp_path):
+    size, _ = _png(plot_roc([0, 0.2, 1], [0, 0.7, 1], 0.81, tmp_path / "roc.png", title="t"))
+    assert min(size) > 100
+
+
+@pytest.mark.parametrize("with_gt", [True, False])
+def test_plot_overlay(tmp_path, spot, with_gt):
+    image, prob, gt = spot
+    path = plot_overlay(image, prob, 0.35, gt if with_gt else None, tmp_path / "sub" / "o.png",
+                        title="spot")
+    (w, h), _ = _png(path)
+    assert w > 2 * h  # four panels side by side
+
+
+def test_plot_overlay_constant_maps(tmp_path):
+    zeros = np.zeros((8, 8))
+    _png(plot_overlay(zeros, zeros, 0.35, zeros.astype(bool), tmp_path / "flat.png"))
+
+
+def test_plot_history(tmp_path):
+    history = {"loss": [1.0, 0.6, 0.4], "val_loss": [1.1, 0.7, 0.6], "fraction": [0.1, 0.2, 0.3]}
+    (w, h), _ = _png(plot_history(history, tmp_path / "h.png"))
+    assert w > h  # two panels
+
+
+def test_save_map_png_one_pixel_per_map_pixel(tmp_path):
+    prob = np.linspace(0, 1, 12 * 7).reshape(12, 7)
+    prob[0, 0] = np.nan
+    path = save_map_png(prob, tmp_path / "m.png")
+    assert _png(path) == ((7, 12), "RGBA")
+    with Image.open(path) as im:
+        rgba = np.asarray(im)
+    assert rgba[0, 0, 3] == 0 and rgba[-1, -1, 3] == 255
+    assert not np.array_equal(rgba[1, 0, :3], rgba[-1, -1, :3])
+
+
+def test_amide_image():
+    cube = np.zeros((3, 4, 5), np.float32)
+    cube[..., 2] = 7
+    axis = np.array([1800.0, 1700.0, 1656.0, 1600.0, 1500.0])
+    np.testing.assert_array_equal(amide_image(cube, axis), np.full((3, 4), 7))
+    np.testing.assert_allclose(amide_image(cube), np.full((3, 4), 7 / 5))
