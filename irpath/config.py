@@ -90,6 +90,9 @@ class TrainConfig:
         lr: RMSprop learning rate.
         seed: seeds weights, shuffling and augmentation.
         augment: random flips / 90° rotations (a spot has no orientation).
+        rms_init: initial value of RMSprop's mean-square accumulator: 1.0 as in
+            TensorFlow 1, which the paper used (Keras' 0.0 makes the first steps
+            ~3·lr for every weight and collapses the map).
     """
 
     epochs: int = 400
@@ -97,12 +100,14 @@ class TrainConfig:
     lr: float = 1e-3
     seed: int = 0
     augment: bool = True
+    rms_init: float = 1.0
 
     def __post_init__(self):
         _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         _check(self.batch_size >= 2, f"batch size must be >= 2 (a cancer and a cancer-free "
                                      f"spot per batch), got {self.batch_size}")
         _check(0 < self.lr < 1, f"lr must be in (0, 1), got {self.lr}")
+        _check(self.rms_init >= 0, f"rms_init must be >= 0, got {self.rms_init}")
 
 
 def to_dict(cfg) -> dict:

@@ -30,3 +30,34 @@ _split_cpu()
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+# Tiny CompSegNet recipe shared by the training, inference and CLI tests.
+TINY_DATA = dict(n_train=12, n_val=4, n_test=8, size=24)
+TINY_EPOCHS = 6
+
+
+def tiny_model_config():
+    from irpath.config import CompSegNetConfig
+
+    return CompSegNetConfig(filters=4, depth=2)
+
+
+@pytest.fixture(scope="session")
+def tiny_tma(tmp_path_factory):
+    """A small synthetic TMA: {"train", "val", "test"} manifest paths."""
+    from irpath.demo.synthetic import make_tma
+
+    return make_tma(tmp_path_factory.mktemp("tma"), seed=3, **TINY_DATA)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_tma, tmp_path_factory):
+    """A finished tiny training run directory."""
+    from irpath.config import TrainConfig
+    from irpath.train.compsegnet import train
+
+    out = tmp_path_factory.mktemp("run") / "run"
+    train(tiny_tma["train"], tiny_tma["val"], out, tiny_model_config(),
+          TrainConfig(epochs=TINY_EPOCHS, batch_size=4, seed=0), verbose=0)
+    return out

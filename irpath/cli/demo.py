@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from irpath.cli.main import start_tensorflow
 from irpath.config import CompSegNetConfig, TrainConfig
 
 #: The demo recipe: the paper's method at a size a 2-core CPU trains in minutes.
@@ -80,5 +81,6 @@ def run_demo(out, *, epochs=DEMO_TRAIN.epochs, n_train=DEMO_DATA["n_train"], siz
 
 
 def run(args) -> int:
+    start_tensorflow()
     run_demo(args.out, epochs=args.epochs, n_train=args.n_train, size=args.size, seed=args.seed)
     return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from irpath.cli.main import start_tensorflow
+
 HELP = """\
 Evaluate a trained segmenter as in the CompSegNet paper: activation maps are
 thresholded (default 0.35), each spot's tumour fraction (active tissue pixels /
@@ -28,6 +30,7 @@ def add_parser(sub):
 
 
 def run(args) -> int:
+    start_tensorflow()
     from irpath.inference.evaluate import evaluate
     from irpath.inference.loading import load_predictor
 

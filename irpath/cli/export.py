@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from irpath.cli.main import start_tensorflow
+
 HELP = """\
 Export the U-Net segmenter of a run as a TensorFlow SavedModel. Its `serve`
 signature takes raw (N, H, W, 450) float32 cubes on the model's wavenumber axis,
@@ -21,6 +23,7 @@ def add_parser(sub):
 
 
 def run(args) -> int:
+    start_tensorflow()
     from irpath.inference.export import export_segmenter
 
     out = export_segmenter(args.model, args.out)

@@ -45,8 +45,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _quiet_tensorflow():
-    """Silence TensorFlow's C++ start-up chatter; set before TF is imported."""
+    """Silence TensorFlow's C++ logging; set before TF is imported."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def start_tensorflow() -> None:
+    """Import TensorFlow and initialise its devices with stderr muted.
+
+    TensorFlow prints CUDA probing lines ("Could not find cuda drivers ...")
+    before its logging is configured, so TF_CPP_MIN_LOG_LEVEL cannot hide them.
+    Python exceptions still propagate. Set IRPATH_TF_LOGS=1 to see the lines.
+    """
+    if "tensorflow" in sys.modules or os.environ.get("IRPATH_TF_LOGS"):
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow as tf
+
+        tf.config.list_logical_devices()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from irpath.cli.main import start_tensorflow
+
 HELP = """\
 Segment new spots with a trained model (a run directory, a segmenter .keras file
 or an exported SavedModel). Cubes in any supported format are resampled onto the
@@ -24,6 +26,7 @@ def add_parser(sub):
 
 
 def run(args) -> int:
+    start_tensorflow()
     from irpath.inference.loading import load_predictor
     from irpath.inference.predict import predict_files
 

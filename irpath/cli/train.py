@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from irpath.cli.main import start_tensorflow
 from irpath.config import CompSegNetConfig, TrainConfig
 
 METHODS = ("compsegnet",)
@@ -54,6 +55,7 @@ def configs_from_args(args) -> tuple[CompSegNetConfig, TrainConfig]:
 
 
 def run(args) -> int:
+    start_tensorflow()
     model_cfg, train_cfg = configs_from_args(args)
     from irpath.train.compsegnet import train
 

@@ -1,7 +1,7 @@
 """Dihedral augmentation: the 8 rotations/flips of the square, on arrays and tensors.
 
 Transform ``k`` (0..7) rotates by ``k % 4`` quarter turns counter-clockwise
-(``np.rot90`` / ``tf.image.rot90``) and then, for ``k >= 4``, flips left-right.
+(as ``np.rot90``) and then, for ``k >= 4``, flips left-right.
 The numpy and TensorFlow versions agree element for element. Tissue is
 rotation- and mirror-invariant at the spot level, so these are label-preserving.
 """
@@ -44,35 +44,48 @@ def inverse_dihedral(k: int) -> int:
     return k if k >= 4 else (4 - k) % 4  # flips are their own inverse
 
 
-def _tf_one(x: tf.Tensor, k) -> tf.Tensor:
-    squeeze = x.shape.rank == 2
-    if squeeze:
-        x = x[..., None]
-    x = tf.image.rot90(x, k % 4)
+# Transform k as (transpose H/W, reverse axis 0, reverse axis 1): at most one
+# transpose and one reverse per tensor, instead of rot90's chain of copies.
+_AS_TRANSPOSE_REVERSE = ((0, 0, 0), (1, 1, 0), (0, 1, 1), (1, 0, 1),
+                         (0, 0, 1), (1, 1, 1), (0, 1, 0), (1, 0, 0))
 
-    def flip():
-        return tf.reverse(x, axis=[1])
+
+def _tf_one(x: tf.Tensor, transpose, axes) -> tf.Tensor:
+    # The conds skip the full copy tf.transpose / tf.reverse make even for a no-op.
+    perm = [1, 0] + list(range(2, x.shape.rank))
+
+    def swap():
+        return tf.transpose(x, perm)
 
     def keep():
         return tf.identity(x)
 
-    x = tf.cond(k >= 4, flip, keep)
-    return x[..., 0] if squeeze else x
+    y = tf.cond(transpose, swap, keep)
+
+    def flip():
+        return tf.reverse(y, axes)
+
+    def unflipped():
+        return tf.identity(y)
+
+    return tf.cond(tf.size(axes) > 0, flip, unflipped)
 
 
 def tf_dihedral(tensors, k) -> list:
     """Apply the same dihedral transform ``k`` to every tensor.
 
     Args:
-        tensors: list of (H, W, C) or (H, W) tensors with the same H and W
+        tensors: list of tensors of shape (H, W, ...) with the same H and W
             (e.g. cube, tissue, mask).
         k: int or scalar int32 tensor in 0..7 (same meaning as :func:`dihedral`).
 
     Returns:
         List of transformed tensors, in order.
     """
-    k = tf.convert_to_tensor(k, dtype=tf.int32)
-    return [_tf_one(tf.convert_to_tensor(t), k) for t in tensors]
+    flags = tf.gather(tf.constant(_AS_TRANSPOSE_REVERSE, dtype=tf.int32) > 0,
+                      tf.convert_to_tensor(k, dtype=tf.int32))
+    axes = tf.boolean_mask(tf.constant([0, 1]), flags[1:])
+    return [_tf_one(tf.convert_to_tensor(t), flags[0], axes) for t in tensors]
 
 
 def random_dihedral(tensors, seed, *, square: bool = True) -> list:

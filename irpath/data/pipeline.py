@@ -153,7 +153,6 @@ def make_dataset(index: CacheIndex, *, batch_size: int, shuffle: bool = True, se
         ds = tf.data.Dataset.zip(ds, draws)
     else:
         ds = ds.map(_no_draw)
-    seed_t = tf.constant(seed, dtype=tf.int64)
 
     def load(el, draw):
         h, w = el["height"], el["width"]
@@ -168,7 +167,9 @@ def make_dataset(index: CacheIndex, *, batch_size: int, shuffle: bool = True, se
 
             tensors.append(tf.cond(el["has_mask"], read_mask, no_mask))
         if augment:
-            tensors = random_dihedral(tensors, tf.stack([seed_t, draw]), square=hp == wp)
+            # Stateless: the transform depends only on (seed, this element's draw).
+            seed_pair = tf.stack([tf.constant(seed, tf.int64), draw])
+            tensors = random_dihedral(tensors, seed_pair, square=hp == wp)
         out = [_pad(t, hp, wp, ch) for t, ch in zip(tensors, [channels, 1, 1])]
         result = {"cube": out[0], "tissue": out[1], "label": el["label"]}
         if with_mask:

@@ -27,6 +27,7 @@ from irpath.errors import ConfigError
 from irpath.io import read_manifest
 from irpath.losses import ComparativeLoss
 from irpath.models.compsegnet import build_from_config, extract_segmenter
+from irpath.train.optimizers import RMSprop
 from irpath.train.callbacks import BestAndLastCheckpoint, atomic_save, read_state
 from irpath.train.strategy import describe, make_strategy
 
@@ -133,7 +134,7 @@ def train(train_manifest, val_manifest, out_dir, model_cfg: CompSegNetConfig = C
         else:
             initial_epoch = 0
             model = build_from_config(model_cfg, mean, std)
-            model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=train_cfg.lr),
+            model.compile(optimizer=RMSprop(learning_rate=train_cfg.lr, initial_accumulator=train_cfg.rms_init),
                           loss=ComparativeLoss(alpha=model_cfg.alpha))
     log(f"training on {describe(strategy)}: global batch {global_batch}, "
         f"{model.count_params():,} parameters, epochs {initial_epoch + 1}..{train_cfg.epochs}")

@@ -41,7 +41,8 @@ def test_unchanged_fingerprint_reuses_cache(spots, capsys):
     index, _ = spots
     cube_file = index.cache_dir / index.entries[0].cube_file
     before = cube_file.stat().st_mtime_ns
-    manifest = read_manifest(index.entries[0].image.rsplit("/", 1)[0] + "/manifest.csv")
+    manifest = read_manifest(os.path.join(os.path.dirname(index.entries[0].image),
+                                          "manifest.csv"))
     again = build_cache(manifest, index.cache_dir, target_axis=AXIS)
     assert "up to date" in capsys.readouterr().err
     assert cube_file.stat().st_mtime_ns == before

@@ -60,6 +60,7 @@ def test_order_is_reproducible_per_seed_and_reshuffled_per_epoch(spots):
 
     a, b, c = epochs(3), epochs(3), epochs(4)
     assert a == b
+    assert epochs(0) == epochs(0)  # the default seed is a real seed too
     assert a != c
     assert a[0] != a[1] or a[1] != a[2]
     assert sorted(a[0]) == sorted(a[1])  # every spot once per epoch

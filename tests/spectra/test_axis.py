@@ -78,6 +78,12 @@ def test_to_target_axis_same_axis_is_unchanged():
     assert to_target_axis(cube, DEFAULT_AXIS + 1e-9) is cube
 
 
+def test_to_target_axis_reverses_an_ascending_copy_exactly(rng):
+    cube = rng.normal(size=(2, 3, 450)).astype(np.float32)
+    out = to_target_axis(cube[..., ::-1], DEFAULT_AXIS[::-1])
+    np.testing.assert_array_equal(out, cube)
+
+
 def test_to_target_axis_crops_and_resamples():
     src = np.arange(700.0, 4000.0, 2.0)  # wider range, different spacing, ascending
     cube, a, b = linear_cube(src, 2, 2)

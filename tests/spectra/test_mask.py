@@ -52,7 +52,8 @@ def test_check_spectra_refuses_inf(rng):
     cube, _ = spot(rng)
     cube[3, 5, 7] = np.inf
     cube[4, 5, 0] = -np.inf
-    with pytest.raises(InvalidValuesError, match=r"spot_2.npy: 2 pixel\(s\) contain \+/-Inf.*row 3, column 5"):
+    msg = r"spot_2.npy: 2 pixel\(s\) contain \+/-Inf.*row 3, column 5"
+    with pytest.raises(InvalidValuesError, match=msg):
         check_spectra(cube, name="spot_2.npy")
 
 
