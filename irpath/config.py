@@ -90,9 +90,9 @@ class TrainConfig:
         lr: RMSprop learning rate.
         seed: seeds weights, shuffling and augmentation.
         augment: random flips / 90° rotations (a spot has no orientation).
-        rms_init: initial value of RMSprop's mean-square accumulator: 1.0 as in
-            TensorFlow 1, which the paper used (Keras' 0.0 makes the first steps
-            ~3·lr for every weight and collapses the map).
+        rms_init: initial value of RMSprop's mean-square accumulator. 0.0 is
+            Keras'; TensorFlow 1, which the paper used, started it at 1.0, which
+            makes the first ~150 steps tiny (see models/compsegnet/README.md).
     """
 
     epochs: int = 400
@@ -100,7 +100,7 @@ class TrainConfig:
     lr: float = 1e-3
     seed: int = 0
     augment: bool = True
-    rms_init: float = 1.0
+    rms_init: float = 0.0
 
     def __post_init__(self):
         _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")

@@ -34,13 +34,13 @@ def rng():
 
 # Tiny CompSegNet recipe shared by the training, inference and CLI tests.
 TINY_DATA = dict(n_train=12, n_val=4, n_test=8, size=24)
-TINY_EPOCHS = 6
+TINY_EPOCHS = 12
 
 
 def tiny_model_config():
     from irpath.config import CompSegNetConfig
 
-    return CompSegNetConfig(filters=4, depth=2)
+    return CompSegNetConfig(filters=8, depth=2)
 
 
 @pytest.fixture(scope="session")

@@ -53,7 +53,8 @@ def _keras_predictor(model_file: Path, cfg: CompSegNetConfig) -> Predictor:
     model = keras.saving.load_model(model_file, compile=False)
 
     def predict(cubes):
-        return np.asarray(model.predict_on_batch(np.asarray(cubes, np.float32)))[..., 0]
+        # A direct call runs eagerly: spots of every size, no retracing warnings.
+        return np.asarray(model(np.asarray(cubes, np.float32), training=False))[..., 0]
     return Predictor(predict, cfg, str(model_file))
 
 

@@ -3,11 +3,11 @@
 The paper (2019) trained with TensorFlow 1's ``RMSPropOptimizer``, whose
 mean-square accumulator starts at **1**. Keras 3's ``RMSprop`` starts it at
 **0**, so its first updates are ``lr / sqrt(1 - rho)`` ≈ 3.2·lr per weight
-whatever the gradient: every one of a U-Net's millions of weights jumps in a
-coherent direction at once and the sigmoid map saturates (the "collapse" to an
-all-zero map). With the accumulator at 1, early steps are ``lr·g`` and grow into
-normalised steps as the accumulator learns the gradient scale — a built-in
-warm-up. See models/compsegnet/README.md.
+whatever the gradient. With the accumulator at 1, early steps are ``lr·g`` and
+grow into normalised steps as the accumulator learns the gradient scale: a
+built-in warm-up, but a slow one for CompSegNet, whose gradients are ~1e-3, so
+irpath's default is Keras' 0 and TF1's behaviour is ``initial_accumulator=1``.
+See models/compsegnet/README.md.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import keras
 @keras.saving.register_keras_serializable(package="irpath")
 class RMSprop(keras.optimizers.RMSprop):
     """``keras.optimizers.RMSprop`` with the mean-square accumulator initialised to
-    ``initial_accumulator`` (TF1: 1.0). All other arguments are Keras'."""
+    ``initial_accumulator`` (Keras: 0.0, TF1: 1.0). All other arguments are Keras'."""
 
-    def __init__(self, learning_rate=0.001, initial_accumulator: float = 1.0, **kwargs):
+    def __init__(self, learning_rate=0.001, initial_accumulator: float = 0.0, **kwargs):
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.initial_accumulator = float(initial_accumulator)
 

@@ -15,15 +15,15 @@ def test_first_step_matches_tf1_rmsprop():
     g = np.array([1e-3, 0.5, -2.0])
     lr, rho = 1e-3, 0.9
     ms = rho * 1.0 + (1 - rho) * g**2                   # accumulator starts at 1
-    np.testing.assert_allclose(one_step(RMSprop(lr), g), -lr * g / np.sqrt(ms + 1e-7), rtol=1e-5)
+    np.testing.assert_allclose(one_step(RMSprop(lr, initial_accumulator=1.0), g), -lr * g / np.sqrt(ms + 1e-7), rtol=1e-5)
 
 
 def test_keras_default_first_step_is_about_3_lr_whatever_the_gradient():
     """Why the accumulator matters: with 0 the step ignores the gradient's size."""
     g = np.array([1e-2, 1e-1, 1.0])
-    step = -one_step(RMSprop(1e-3, initial_accumulator=0.0), g)
+    step = -one_step(RMSprop(1e-3), g)                # Keras' default: 0
     np.testing.assert_allclose(step, 1e-3 / np.sqrt(0.1), rtol=1e-2)
-    tf1 = -one_step(RMSprop(1e-3), g)
+    tf1 = -one_step(RMSprop(1e-3, initial_accumulator=1.0), g)
     np.testing.assert_allclose(tf1, 1e-3 * g / np.sqrt(0.9 + 0.1 * g**2), rtol=1e-4)  # steps scale with g
 
 
