@@ -65,7 +65,7 @@ def test_resume_refuses_changed_recipe(tiny_run, tiny_tma):
     from irpath.config import CompSegNetConfig
 
     with pytest.raises(ConfigError, match="filters"):
-        train(tiny_tma["train"], tiny_tma["val"], tiny_run, CompSegNetConfig(filters=8, depth=2),
+        train(tiny_tma["train"], tiny_tma["val"], tiny_run, CompSegNetConfig(filters=16, depth=2),
               TrainConfig(epochs=TINY_EPOCHS, batch_size=4), verbose=0)
 
 
