@@ -38,8 +38,9 @@ class CompSegNetConfig:
             zero-initialised and its bias set to logit(map_prior), so training
             starts where σ is steep (see models/compsegnet/README.md). None uses
             alpha / beta.
-        norm: normalisation after each convolution: "none" (the original U-Net),
-            "batch" or "group".
+        norm: normalisation after each convolution: "batch" (default; keeps an
+            un-normalised SoftPlus U-Net from collapsing, see
+            models/compsegnet/README.md), "group", or "none" (the original U-Net).
         threshold: activation threshold for tumour (paper 0.35 = .35·255 / 255).
     """
 
@@ -52,7 +53,7 @@ class CompSegNetConfig:
     beta: float = 5.0
     gamma: float = 0.001
     map_prior: float | None = None
-    norm: str = "none"
+    norm: str = "batch"
     threshold: float = 0.35
 
     def __post_init__(self):

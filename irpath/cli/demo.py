@@ -14,7 +14,7 @@ from irpath.config import CompSegNetConfig, TrainConfig
 #: The demo recipe: the paper's method at a size a 2-core CPU trains in minutes.
 DEMO_DATA = dict(n_train=40, n_val=8, n_test=20, size=48)
 DEMO_MODEL = CompSegNetConfig(filters=16, depth=3)
-DEMO_TRAIN = TrainConfig(epochs=25, batch_size=7, lr=1e-3, seed=0)
+DEMO_TRAIN = TrainConfig(epochs=60, batch_size=7, lr=1e-3, seed=0)
 
 HELP = """\
 Generate a synthetic IR tissue-microarray (round spots, realistic absorption
@@ -37,7 +37,7 @@ def add_parser(sub):
 
 def run_demo(out, *, epochs=DEMO_TRAIN.epochs, n_train=DEMO_DATA["n_train"], size=DEMO_DATA["size"],
              seed=0, n_val=DEMO_DATA["n_val"], n_test=DEMO_DATA["n_test"],
-             model_cfg: CompSegNetConfig = DEMO_MODEL) -> dict:
+             model_cfg: CompSegNetConfig = DEMO_MODEL, lr: float = DEMO_TRAIN.lr) -> dict:
     """Run the demo into folder ``out``; returns the evaluation report."""
     from irpath.demo.synthetic import make_tma
     from irpath.inference.evaluate import evaluate
@@ -54,7 +54,7 @@ def run_demo(out, *, epochs=DEMO_TRAIN.epochs, n_train=DEMO_DATA["n_train"], siz
         f"{n_test} test spots of {size}x{size}x{model_cfg.in_channels})")
     sets = make_tma(out / "data", n_train=n_train, n_val=n_val, n_test=n_test, size=size, seed=seed)
     say("[2/5] training CompSegNet on spot labels only")
-    train_cfg = TrainConfig(epochs=epochs, batch_size=DEMO_TRAIN.batch_size, lr=DEMO_TRAIN.lr, seed=seed)
+    train_cfg = TrainConfig(epochs=epochs, batch_size=DEMO_TRAIN.batch_size, lr=lr, seed=seed)
     run_dir = out / "run"
     train(sets["train"], sets["val"], run_dir, model_cfg, train_cfg)
     say("[3/5] evaluating on the test split")

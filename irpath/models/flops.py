@@ -21,22 +21,22 @@ import math
 import keras
 
 
+def _hwc(layer, spec) -> tuple[int, int, int]:
+    """(H, W, C) of a 4-D tensor spec in the layer's data format."""
+    if layer.data_format == "channels_last":
+        return spec.shape[1], spec.shape[2], spec.shape[3]
+    return spec.shape[2], spec.shape[3], spec.shape[1]
+
+
 def _conv_flops(layer, x, y) -> int:
     """FLOPs of one call of a convolution / dense layer with input spec x, output spec y."""
-    if isinstance(layer, keras.layers.Conv2DTranspose):
-        channels_last = layer.data_format == "channels_last"
-        c_in = x.shape[-1] if channels_last else x.shape[1]
-        c_out = y.shape[-1] if channels_last else y.shape[1]
-        h, w = x.shape[1:3] if channels_last else x.shape[2:4]
+    if isinstance(layer, (keras.layers.Conv2DTranspose, keras.layers.Conv2D)):
         kh, kw = layer.kernel_size
-        return 2 * h * w * kh * kw * c_in * c_out
-    if isinstance(layer, keras.layers.Conv2D):
-        channels_last = layer.data_format == "channels_last"
-        c_in = x.shape[-1] if channels_last else x.shape[1]
-        c_out = y.shape[-1] if channels_last else y.shape[1]
-        h, w = y.shape[1:3] if channels_last else y.shape[2:4]
-        kh, kw = layer.kernel_size
-        return 2 * h * w * kh * kw * (c_in // layer.groups) * c_out
+        h_in, w_in, c_in = _hwc(layer, x)
+        h_out, w_out, c_out = _hwc(layer, y)
+        if isinstance(layer, keras.layers.Conv2DTranspose):  # every input pixel x the whole kernel
+            return 2 * h_in * w_in * kh * kw * c_in * c_out
+        return 2 * h_out * w_out * kh * kw * (c_in // layer.groups) * c_out
     if isinstance(layer, keras.layers.Dense):
         positions = math.prod(x.shape[1:-1])
         return 2 * positions * x.shape[-1] * layer.units

@@ -13,8 +13,10 @@ from keras import layers
 
 
 def _norm(x, norm: str, name: str):
+    # momentum 0.9: with ~10 steps per epoch the moving statistics used at
+    # validation/inference catch up within an epoch (Keras' 0.99 lags ~10 epochs).
     if norm == "batch":
-        return layers.BatchNormalization(name=f"{name}_bn")(x)
+        return layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
     if norm == "group":
         channels = x.shape[-1]
         groups = max(g for g in (8, 4, 2, 1) if channels % g == 0)

@@ -16,7 +16,7 @@ from irpath.inference.evaluate import evaluate
 from irpath.inference.loading import load_predictor
 from irpath.train.compsegnet import train
 from irpath.train.strategy import make_strategy
-from tests.conftest import TINY_EPOCHS, tiny_model_config
+from tests.conftest import TINY_EPOCHS, TINY_LR, tiny_model_config
 
 
 def test_run_directory_layout(tiny_run):
@@ -66,7 +66,7 @@ def test_resume_refuses_changed_recipe(tiny_run, tiny_tma):
 
     with pytest.raises(ConfigError, match="filters"):
         train(tiny_tma["train"], tiny_tma["val"], tiny_run, CompSegNetConfig(filters=16, depth=2),
-              TrainConfig(epochs=TINY_EPOCHS, batch_size=4), verbose=0)
+              TrainConfig(epochs=TINY_EPOCHS, batch_size=4, lr=TINY_LR), verbose=0)
 
 
 def test_training_needs_both_classes(tiny_tma, tmp_path):
