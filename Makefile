@@ -22,7 +22,7 @@ $(STAMP): $(BIN)/python setup.cfg pyproject.toml constraints.txt
 install: $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q --durations=15 tests notebooks --nbmake-timeout=600 -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q --durations=15 tests notebooks --nbmake --nbmake-timeout=600 -p no:cacheprovider $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/irpath demo --out $(DEMO_OUT)

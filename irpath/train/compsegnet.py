@@ -98,10 +98,9 @@ def train(train_manifest, val_manifest, out_dir, model_cfg: CompSegNetConfig = C
     out.mkdir(parents=True, exist_ok=True)
     train_m = read_manifest(train_manifest)
     val_m = read_manifest(val_manifest)
-    for name, m in (("training", train_m), ("validation", val_m)):
-        if len(set(m.labels)) < 2 and name == "training":
-            raise ConfigError(f"{m.path}: the {name} manifest needs both cancer (1) and "
-                              "cancer-free (0) spots")
+    if len(set(train_m.labels)) < 2:
+        raise ConfigError(f"{train_m.path}: the training manifest needs both cancer (1) and "
+                          "cancer-free (0) spots")
     model_cfg, train_cfg, resuming = _resolve_config(out, model_cfg, train_cfg)
     axis = target_axis(model_cfg)
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731

@@ -49,16 +49,24 @@ def test_report_with_an_oracle_model(tiny_tma, tmp_path):
 
 
 def test_report_matches_metrics_recomputed_from_saved_maps(tiny_run, tiny_tma, tmp_path):
+    from irpath.data import CacheIndex
+    from irpath.metrics import roc_auc, tumour_fraction
+
     report = evaluate(load_predictor(tiny_run), tiny_tma["test"], tmp_path / "eval", overlays=False)
-    rows = read_manifest(tiny_tma["test"]).rows
-    dices = []
-    for s, row in zip(report["spots"], rows):
+    index = CacheIndex.open(tmp_path / "eval" / "cache")
+    thr, dices, fractions = report["threshold"], [], []
+    for i, s in enumerate(report["spots"]):
         amap = np.load(tmp_path / "eval" / s["map"])
         assert amap.shape == (24, 24) and 0 <= amap.min() and amap.max() <= 1
+        _, tissue, mask = index.load(i)
+        tissue = tissue.astype(bool)
+        fractions.append(tumour_fraction(amap, tissue, thr))
+        assert s["tumour_fraction"] == pytest.approx(((amap >= thr) & tissue).sum() / tissue.sum())
         if s["label"] == 1:
-            from irpath.data import build_cache  # noqa: F401  (tissue comes from the cache)
-            assert s["dice"] is not None
-            dices.append(s["dice"])
+            expected = dice((amap >= thr) & tissue, mask.astype(bool))
+            assert s["dice"] == pytest.approx(expected)
+            dices.append(expected)
+    assert report["auc"] == pytest.approx(roc_auc(np.array(fractions), np.array([s["label"] for s in report["spots"]])))
     assert report["dice_mean"] == pytest.approx(np.mean(dices))
     assert report["dice_std"] == pytest.approx(np.std(dices))
 
