@@ -7,6 +7,7 @@ RUN_DIR/
   checkpoints/       last.keras (weights + optimizer) and state.json, every epoch
   best.keras         the CompSegNet with the lowest validation loss
   segmenter.keras    the U-Net extracted from best.keras: what evaluate/predict/export use
+  saved_model/       the same U-Net as a SavedModel (``serve`` takes raw cubes)
   history.csv/.png   per-epoch loss and val_loss
   logs/              TensorBoard
 """
@@ -35,6 +36,7 @@ CONFIG_FILE = "config.json"
 STATS_FILE = "stats.npz"
 SEGMENTER_FILE = "segmenter.keras"
 BEST_FILE = "best.keras"
+SAVED_MODEL_DIR = "saved_model"
 
 
 def target_axis(cfg: CompSegNetConfig) -> np.ndarray:
@@ -92,6 +94,7 @@ def train(train_manifest, val_manifest, out_dir, model_cfg: CompSegNetConfig = C
         A summary dict (also written to ``out_dir/train_summary.json``).
     """
     from irpath.data import build_cache, make_dataset
+    from irpath.inference.export import export_segmenter
     from irpath.viz.plots import plot_history
 
     out = Path(out_dir)
@@ -158,6 +161,7 @@ def train(train_manifest, val_manifest, out_dir, model_cfg: CompSegNetConfig = C
 
     best = keras.saving.load_model(out / BEST_FILE)
     atomic_save(extract_segmenter(best), out / SEGMENTER_FILE)
+    export_segmenter(out / SEGMENTER_FILE, out / SAVED_MODEL_DIR)
     history = read_history(out / "history.csv")
     if history:
         plot_history(history, out / "history.png")
@@ -165,7 +169,7 @@ def train(train_manifest, val_manifest, out_dir, model_cfg: CompSegNetConfig = C
     summary = {"run_dir": str(out), "epochs": state.get("epoch"), "best_epoch": state.get("best_epoch"),
                "best_val_loss": state.get("best_val_loss"), "replicas": replicas,
                "global_batch": global_batch, "seconds_this_session": round(seconds, 1),
-               "segmenter": str(out / SEGMENTER_FILE)}
+               "segmenter": str(out / SEGMENTER_FILE), "saved_model": str(out / SAVED_MODEL_DIR)}
     (out / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     log(f"best epoch {summary['best_epoch']} (val_loss {summary['best_val_loss']:.5f}); "
         f"segmenter saved to {out / SEGMENTER_FILE}")

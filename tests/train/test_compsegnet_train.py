@@ -21,7 +21,8 @@ from tests.conftest import TINY_EPOCHS, TINY_LR, tiny_model_config
 
 def test_run_directory_layout(tiny_run):
     for name in ("config.json", "stats.npz", "best.keras", "segmenter.keras", "history.csv",
-                 "history.png", "train_summary.json", "checkpoints/last.keras", "checkpoints/state.json"):
+                 "history.png", "train_summary.json", "checkpoints/last.keras", "checkpoints/state.json",
+                 "saved_model/saved_model.pb", "saved_model/irpath.json"):
         assert (tiny_run / name).exists(), name
     assert any((tiny_run / "logs").rglob("events.out.tfevents*"))
     rows = list(csv.DictReader(open(tiny_run / "history.csv")))
