@@ -28,10 +28,20 @@ INTERLEAVES = ("bsq", "bil", "bip")
 DATA_SUFFIXES = ("", ".dat", ".img", ".raw", ".bsq", ".bil", ".bip")
 
 # ``wavelength units`` spellings -> factor f with wavenumber = f / value (None: already cm^-1).
+# Keys are normalised by _unit_key (lower case, no spaces, braces, carets or parentheses).
 _UNITS = {**dict.fromkeys(("nm", "nanometer", "nanometers"), 1e7),
           **dict.fromkeys(("um", "µm", "micrometer", "micrometers", "micron", "microns"), 1e4),
-          **dict.fromkeys(("cm-1", "cm^-1", "1/cm", "wavenumber", "wavenumbers", "unknown", ""),
-                          None)}
+          **dict.fromkeys(("mm", "millimeter", "millimeters"), 10.0),
+          **dict.fromkeys(("cm-1", "1/cm", "wavenumber", "wavenumbers", "wavenumbercm-1",
+                           "wavenumberscm-1", "inversecentimeters", "unknown", ""), None)}
+
+
+def _unit_key(units: str) -> str:
+    """'Wavenumber (cm^-1)', 'cm⁻¹', 'cm^{-1}' ... -> a key of ``_UNITS``."""
+    key = units.strip().lower().replace("⁻¹", "-1").replace("\u2212", "-").replace("−", "-")
+    return "".join(ch for ch in key if ch not in " ^{}()[]_")
+
+
 _INT = re.compile(r"[+-]?\d+")
 
 
@@ -161,7 +171,7 @@ def _axis(path, header, bands) -> np.ndarray | None:
     if not np.isfinite(axis).all():
         raise HeaderError(f"{path}: wavelength contains NaN/Inf")
     units = header.get("wavelength units", "")
-    units = " ".join(units).lower() if isinstance(units, list) else units.strip().lower()
+    units = _unit_key(" ".join(units) if isinstance(units, list) else units)
     if units == "index":  # band numbers, not a spectral axis
         return None
     if units not in _UNITS:

@@ -19,6 +19,7 @@ DEFAULT_AXIS = np.linspace(1800.0, 948.0, 450)
 # Target points this close (relative to the source span) outside the source range
 # still count as covered; absorbs float round-off in axes read from headers.
 _EDGE_TOL = 1e-6
+_EDGE_CHANNELS = 2  # target channels a source axis may fall short by at each end
 
 
 def _where(name: str) -> str:
@@ -80,7 +81,10 @@ def _interp_weights(axis: np.ndarray, target: np.ndarray, name: str):
     order = np.argsort(axis)
     src = axis[order]
     span = src[-1] - src[0]
-    tol = _EDGE_TOL * max(abs(span), abs(src[-1]), 1.0)
+    # An instrument axis a channel or two short of the target's ends (e.g. 1799.3 -> 950.1
+    # for 1800 -> 948) is accepted: the end values are held (constant extrapolation).
+    spacing = float(np.abs(np.diff(target)).mean()) if target.size > 1 else 0.0
+    tol = max(_EDGE_TOL * max(abs(span), abs(src[-1]), 1.0), _EDGE_CHANNELS * spacing)
     if target.min() < src[0] - tol or target.max() > src[-1] + tol:
         raise ShapeError(f"{_where(name)}spectral axis {src[0]:g}-{src[-1]:g} cm^-1 does not "
                          f"cover the target range {target.min():g}-{target.max():g} cm^-1")

@@ -92,6 +92,10 @@ def test_data_ignore_value_marks_invalid_pixels(tmp_path, rng):
     ("micrometers", "{5, 10}", [2000.0, 1000.0]),
     ("cm-1", "{1000, 2000}", [1000.0, 2000.0]),
     ("Wavenumber", "{1000, 2000}", [1000.0, 2000.0]),
+    ("Wavenumber (cm^-1)", "{1000, 2000}", [1000.0, 2000.0]),
+    ("cm⁻¹", "{1000, 2000}", [1000.0, 2000.0]),
+    ("1/cm", "{1000, 2000}", [1000.0, 2000.0]),
+    ("Millimeters", "{0.005, 0.01}", [2000.0, 1000.0]),
 ])
 def test_wavelength_units_become_wavenumbers(tmp_path, units, values, expected):
     hdr = _write_raw(tmp_path, np.ones((1, 2, 2), np.float32), [
@@ -111,3 +115,13 @@ def test_data_file_key_and_dispatch_from_data_file(tmp_path, rng):
 
     envi.save_image(str(tmp_path / "y.hdr"), arr, interleave="bsq", ext=".dat")
     np.testing.assert_array_equal(read_cube(tmp_path / "y.dat").data, arr)
+
+
+def test_unknown_wavelength_units_are_refused(tmp_path):
+    from irpath.errors import HeaderError
+
+    hdr = _write_raw(tmp_path, np.ones((1, 2, 2), np.float32), [
+        "samples = 2", "lines = 1", "bands = 2", "data type = 4", "interleave = bsq",
+        "byte order = 1", "wavelength = {1, 2}", "wavelength units = GHz"])
+    with pytest.raises(HeaderError, match=r"x\.hdr: unsupported wavelength units .ghz"):
+        read_envi(hdr)

@@ -99,3 +99,20 @@ def test_to_target_axis_on_a_memmap(tmp_path):
     mm = np.load(tmp_path / "c.npy", mmap_mode="r")
     out = to_target_axis(mm, src)
     np.testing.assert_allclose(out, a + b * DEFAULT_AXIS, rtol=1e-5, atol=1e-5)
+
+
+def test_axis_a_channel_short_at_the_ends_is_accepted_and_held():
+    # an instrument axis 1799 -> 949.5 for the model's 1800 -> 948 (spacing ~1.9)
+    src = np.linspace(1799.0, 949.5, 300)
+    cube = np.broadcast_to(src, (2, 3, 300)).astype(np.float32)    # value = wavenumber
+    out = to_target_axis(cube, src, DEFAULT_AXIS, name="short.hdr")
+    assert out.shape == (2, 3, 450)
+    np.testing.assert_allclose(out[0, 0, 0], 1799.0)                # held, not extrapolated
+    np.testing.assert_allclose(out[0, 0, -1], 949.5)
+    np.testing.assert_allclose(out[0, 0, 1:-1], DEFAULT_AXIS[1:-1], atol=1e-2)
+
+
+def test_axis_far_short_of_the_target_is_refused():
+    src = np.linspace(1780.0, 960.0, 300)                           # ~10 channels short
+    with pytest.raises(ShapeError, match="far.hdr.*does not cover"):
+        to_target_axis(np.ones((1, 1, 300), np.float32), src, DEFAULT_AXIS, name="far.hdr")
