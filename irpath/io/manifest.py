@@ -46,11 +46,6 @@ class Manifest:
     def labels(self) -> list[int]:
         return [r.label for r in self.rows]
 
-    @property
-    def has_masks(self) -> bool:
-        return all(r.mask is not None for r in self.rows if r.label == 1) and any(
-            r.mask is not None for r in self.rows)
-
 
 def read_manifest(path, *, require_masks: bool = False) -> Manifest:
     """Read and validate a manifest CSV.
