@@ -177,7 +177,8 @@ def train(train_manifest, val_manifest, out_dir, model_cfg: CompSegNetConfig = C
 
 
 def read_history(path) -> dict[str, list[float]]:
-    """The CSVLogger file as ``{column: [values per epoch]}`` ({} if absent)."""
+    """The CSVLogger file as ``{metric: [values per epoch]}`` ({} if absent); the
+    ``epoch`` index column is left out, values are in epoch order."""
     path = Path(path)
     if not path.exists():
         return {}
@@ -185,4 +186,5 @@ def read_history(path) -> dict[str, list[float]]:
     if len(lines) < 2:
         return {}
     cols = lines[0]
-    return {c: [float(row[i]) for row in lines[1:] if len(row) == len(cols)] for i, c in enumerate(cols)}
+    return {c: [float(row[i]) for row in lines[1:] if len(row) == len(cols)]
+            for i, c in enumerate(cols) if c != "epoch"}

@@ -28,6 +28,10 @@ def test_run_directory_layout(tiny_run):
     rows = list(csv.DictReader(open(tiny_run / "history.csv")))
     assert [int(r["epoch"]) for r in rows] == list(range(TINY_EPOCHS))
     assert {"loss", "val_loss"} <= set(rows[0])
+    from irpath.train.compsegnet import read_history
+    history = read_history(tiny_run / "history.csv")
+    assert set(history) == {"loss", "val_loss"}                   # no 'epoch' curve in history.png
+    assert history["val_loss"] == pytest.approx([float(r["val_loss"]) for r in rows])
     state = json.loads((tiny_run / "checkpoints/state.json").read_text())
     val = [float(r["val_loss"]) for r in rows]
     assert state["best_epoch"] == int(np.argmin(val)) + 1        # best epoch kept by val loss
