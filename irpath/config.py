@@ -12,6 +12,8 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
+
 from irpath.errors import ConfigError
 
 NORMALISATIONS = ("none", "batch", "group")
@@ -74,6 +76,11 @@ class CompSegNetConfig:
         """Initial bias of the map's logit: logit(map_prior)."""
         p = self.map_prior if self.map_prior is not None else self.alpha / self.beta
         return math.log(p / (1.0 - p))
+
+    @property
+    def axis(self) -> np.ndarray:
+        """The (C,) wavenumber axis cubes are resampled onto before entering the model."""
+        return np.linspace(self.wn_start, self.wn_stop, self.in_channels)
 
     @property
     def multiple(self) -> int:

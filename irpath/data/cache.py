@@ -187,22 +187,47 @@ def _write_cube(path: Path, data: np.ndarray, valid: np.ndarray) -> None:
             f.write(block.tobytes())
 
 
-def _cache_spot(row, stem: str, cache_dir: Path, target: np.ndarray) -> CacheEntry:
-    name = str(row.image)
-    cube = read_cube(row.image, mmap=True)
+def prepare_spot(image, target: np.ndarray, tissue_file=None):
+    """Read one cube and bring it onto the model's axis, as training, evaluation and
+    prediction all see it.
+
+    The spectra are checked on the source cube (before resampling could smear an
+    Inf into NaNs), the cube is brought onto ``target``, and the tissue mask is the
+    ``tissue_file`` (restricted to valid pixels) or :func:`tissue_mask` on the
+    amide I band when ``target`` covers it.
+
+    Args:
+        image: the cube file.
+        target: (C,) the model's wavenumber axis.
+        tissue_file: an optional tissue mask file.
+
+    Returns:
+        ``(data, valid, tissue)``: (H, W, C) data on ``target`` (possibly a lazy
+        memmap, NaN and invalid pixels not yet zeroed), (H, W) bool valid pixels,
+        (H, W) bool tissue.
+    """
+    name = str(image)
+    cube = read_cube(image, mmap=True)
     check_spectra(cube.data, cube.valid, name=name)
     data = to_target_axis(cube.data, cube.wavenumbers, target, name=name)
-    h, w, c = data.shape
+    h, w, _ = data.shape
     valid = cube.valid
-    if row.tissue is not None:
-        tissue = read_mask(row.tissue, (h, w)) & valid
+    if tissue_file is not None:
+        tissue = read_mask(tissue_file, (h, w)) & valid
         if not tissue.any():
-            raise InvalidValuesError(f"{row.tissue}: tissue mask is empty on the valid pixels of "
+            raise InvalidValuesError(f"{tissue_file}: tissue mask is empty on the valid pixels of "
                                      f"{name}")
     else:
         band_axis = target if (target.min() <= AMIDE_I_BAND[0]
                                and target.max() >= AMIDE_I_BAND[1]) else None
         tissue = tissue_mask(data, valid, axis=band_axis)
+    return data, valid, tissue
+
+
+def _cache_spot(row, stem: str, cache_dir: Path, target: np.ndarray) -> CacheEntry:
+    name = str(row.image)
+    data, valid, tissue = prepare_spot(row.image, target, row.tissue)
+    h, w, c = data.shape
     entry = CacheEntry(image=name, label=int(row.label), height=h, width=w, channels=c,
                        cube_file=f"{stem}.cube.f32", tissue_file=f"{stem}.tissue.u8",
                        mask_file=f"{stem}.mask.u8" if row.mask is not None else None)

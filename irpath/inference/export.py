@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from irpath.errors import IrpathError, MissingFileError
-from irpath.inference.loading import _model_config, write_export_meta
+from irpath.inference.loading import model_config, write_export_meta
 
 
 def export_segmenter(model_path, out_dir, *, overwrite: bool = True) -> Path:
@@ -31,7 +31,7 @@ def export_segmenter(model_path, out_dir, *, overwrite: bool = True) -> Path:
     model_file = model_path / SEGMENTER_FILE if model_path.is_dir() else model_path
     if not model_file.exists():
         raise MissingFileError(f"{model_file}: no trained segmenter (has training finished?)")
-    cfg = _model_config(model_file.parent / CONFIG_FILE)
+    cfg = model_config(model_file.parent / CONFIG_FILE)
     out = Path(out_dir)
     if out.exists():
         if not overwrite:

@@ -35,14 +35,15 @@ class Predictor:
 
     @property
     def axis(self) -> np.ndarray:
-        c = self.config
-        return np.linspace(c.wn_start, c.wn_stop, c.in_channels)
+        return self.config.axis
 
 
-def _model_config(path: Path, fallback: CompSegNetConfig | None = None) -> CompSegNetConfig:
+def model_config(path: Path) -> CompSegNetConfig:
+    """The ``model`` section of a run's config.json / an export's irpath.json; the
+    paper's defaults when the file is absent (a bare .keras file)."""
     if path.exists():
         return from_dict(CompSegNetConfig, load_json(path)["model"], source=str(path))
-    return fallback or CompSegNetConfig()
+    return CompSegNetConfig()
 
 
 def _keras_predictor(model_file: Path, cfg: CompSegNetConfig) -> Predictor:
@@ -66,7 +67,7 @@ def _saved_model_predictor(folder: Path) -> Predictor:
     fn = getattr(loaded, "serve", None) or serve
     if fn is None:
         raise UnsupportedFormatError(f"{folder}: SavedModel has no 'serve' signature")
-    cfg = _model_config(folder / EXPORT_META)
+    cfg = model_config(folder / EXPORT_META)
 
     def predict(cubes, _keep=loaded):  # _keep: the function's variables live on `loaded`
         out = fn(tf.constant(np.asarray(cubes, np.float32)))
@@ -88,11 +89,11 @@ def load_predictor(path) -> Predictor:
         if path.suffix != ".keras":
             raise UnsupportedFormatError(f"{path}: expected a run directory, a .keras file or a "
                                          "SavedModel directory")
-        return _keras_predictor(path, _model_config(path.parent / CONFIG_FILE))
+        return _keras_predictor(path, model_config(path.parent / CONFIG_FILE))
     if (path / "saved_model.pb").exists():
         return _saved_model_predictor(path)
     if (path / SEGMENTER_FILE).exists():
-        return _keras_predictor(path / SEGMENTER_FILE, _model_config(path / CONFIG_FILE))
+        return _keras_predictor(path / SEGMENTER_FILE, model_config(path / CONFIG_FILE))
     raise MissingFileError(f"{path}: holds neither {SEGMENTER_FILE} (a finished training run) "
                            "nor saved_model.pb (an exported model)")
 

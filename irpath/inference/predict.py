@@ -12,19 +12,17 @@ from irpath.inference.loading import Predictor
 
 
 def prepare_cube(path, axis: np.ndarray):
-    """Read a cube file and bring it onto ``axis``.
+    """Read a cube file and bring it onto ``axis`` exactly as the training cache does.
 
     Returns:
-        (cube (H, W, C) float32 with NaN -> 0, tissue (H, W) bool)
+        (cube (H, W, C) float32 with NaN and invalid pixels 0, tissue (H, W) bool)
     """
-    from irpath.io import read_cube
-    from irpath.spectra import check_spectra, tissue_mask, to_target_axis
+    from irpath.data.cache import prepare_spot
 
-    cube = read_cube(path)
-    data = to_target_axis(cube.float32(), cube.wavenumbers, axis, name=str(path))
-    check_spectra(data, cube.valid, name=str(path))
-    data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
-    return data, tissue_mask(data, cube.valid)
+    data, valid, tissue = prepare_spot(path, np.asarray(axis, np.float64))
+    data = np.nan_to_num(np.array(data, dtype=np.float32), copy=False, nan=0.0)
+    data[~valid] = 0.0
+    return data, tissue
 
 
 def predict_files(predictor: Predictor, inputs, out_dir, *, threshold: float | None = None) -> dict:

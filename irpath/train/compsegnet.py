@@ -39,11 +39,6 @@ BEST_FILE = "best.keras"
 SAVED_MODEL_DIR = "saved_model"
 
 
-def target_axis(cfg: CompSegNetConfig) -> np.ndarray:
-    """The (C,) wavenumber axis cubes are resampled onto before entering the model."""
-    return np.linspace(cfg.wn_start, cfg.wn_stop, cfg.in_channels)
-
-
 def tissue_statistics(index) -> tuple[np.ndarray, np.ndarray]:
     """(C,) mean and std over all tissue pixels of a cache, streamed spot by spot."""
     from irpath.spectra import channel_stats
@@ -105,7 +100,7 @@ def train(train_manifest, val_manifest, out_dir, model_cfg: CompSegNetConfig = C
         raise ConfigError(f"{train_m.path}: the training manifest needs both cancer (1) and "
                           "cancer-free (0) spots")
     model_cfg, train_cfg, resuming = _resolve_config(out, model_cfg, train_cfg)
-    axis = target_axis(model_cfg)
+    axis = model_cfg.axis
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
 
     log(f"caching {len(train_m)} training and {len(val_m)} validation spots in {out / 'cache'}")

@@ -81,10 +81,21 @@ def test_predict_writes_maps_and_fractions(tiny_run, tiny_tma, tmp_path):
         assert (tmp_path / "pred" / p["png"]).exists()
         assert 0.0 <= p["tumour_fraction"] <= 1.0
     assert json.loads((tmp_path / "pred" / "predictions.json").read_text()) == summary
-    # the activation of the first spot is the same as the evaluation map of that spot
-    pred = load_predictor(tiny_run)
+    # predict prepares a cube exactly as the training/evaluation cache does, so its map and
+    # tumour fraction are the ones `evaluate` reports for the same spot
+    from irpath.data import build_cache
     from irpath.inference.predict import prepare_cube
-    cube, tissue = prepare_cube(rows[0].image, pred.axis)
-    np.testing.assert_allclose(np.load(tmp_path / "pred" / summary["predictions"][0]["map"]),
-                               pred.predict(cube[None])[0], rtol=1e-6)
-    assert dice(tissue, tissue) == 1.0
+    from irpath.metrics import tumour_fraction
+
+    pred = load_predictor(tiny_run)
+    index = build_cache(read_manifest(tiny_tma["test"]), tmp_path / "cache", target_axis=pred.axis,
+                        progress=False)
+    for i, p in enumerate(summary["predictions"]):
+        cube, tissue = prepare_cube(rows[i].image, pred.axis)
+        cached_cube, cached_tissue, _ = index.load(i)
+        np.testing.assert_array_equal(cube, cached_cube)
+        np.testing.assert_array_equal(tissue, cached_tissue.astype(bool))
+        amap = np.load(tmp_path / "pred" / p["map"])
+        np.testing.assert_allclose(amap, pred.predict(cached_cube[None])[0], rtol=1e-6)
+        assert p["tumour_fraction"] == pytest.approx(tumour_fraction(amap, cached_tissue.astype(bool), 0.35))
+        assert p["tissue_pixels"] == int(cached_tissue.sum())
