@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 
 from irpath.cli.demo import DEMO_DATA, DEMO_MODEL, DEMO_TRAIN  # noqa: E402
 from irpath.cli.main import start_tensorflow  # noqa: E402
-from irpath.config import CompSegNetConfig  # noqa: E402
+from irpath.methods.compsegnet.config import CompSegNetConfig  # noqa: E402
 
 #: Training step FLOPs / forward FLOPs (forward, gradient w.r.t. inputs, gradient w.r.t. weights).
 TRAIN_FACTOR = 3

@@ -1,121 +1,29 @@
-"""Frozen, validated configuration dataclasses, saved as JSON beside the weights.
+"""Config machinery shared by every method: validation, dict/JSON round-trips, recipe files.
 
-One recipe = one :class:`CompSegNetConfig` (the network) + one
-:class:`TrainConfig` (the optimisation). ``irpath.models`` maps them to layer
-keyword arguments in exactly one place (:func:`irpath.models.compsegnet.unet_kwargs`).
+Each method keeps its own frozen dataclasses in its package (e.g.
+:mod:`irpath.methods.compsegnet.config`): one for the network (the ``model``
+section of ``config.json``) and one for the optimisation (the ``train``
+section). A run's ``config.json`` and an export's ``irpath.json`` hold::
+
+    {"method": "compsegnet", "irpath_version": "0.2.0", "model": {...}, "train": {...}}
+
+and :func:`read_recipe` reads such a file back, refusing a missing or unknown method.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
+import os
 from pathlib import Path
-
-import numpy as np
 
 from irpath.errors import ConfigError
 
-NORMALISATIONS = ("none", "batch", "group")
 
-
-def _check(cond: bool, msg: str):
+def check(cond: bool, msg: str) -> None:
+    """Raise :class:`ConfigError` with ``msg`` unless ``cond``."""
     if not cond:
         raise ConfigError(msg)
-
-
-@dataclasses.dataclass(frozen=True)
-class CompSegNetConfig:
-    """CompSegNet: a U-Net whose sigmoid map is pooled by one neuron with σ_{α,β,γ}.
-
-    Attributes:
-        in_channels: spectral channels of the input cube (450 in the paper).
-        wn_start, wn_stop: the wavenumber axis cubes are resampled onto (cm^-1).
-        filters: filters of the first U-Net level (doubles per level; paper 64).
-        depth: number of 2x2 poolings (paper 4); H, W are padded to a multiple of 2**depth.
-        alpha: upper bound of σ: the minimum tumour fraction of a cancer spot (paper 0.1).
-        beta: slope of σ (paper 5).
-        gamma: asymptotic linear gain of σ (paper 0.001).
-        map_prior: mean activation the map starts from. The 1x1 map convolution is
-            zero-initialised and its bias set to logit(map_prior), so training
-            starts where σ is steep (see models/compsegnet/README.md). None uses
-            alpha / beta.
-        norm: normalisation after each convolution: "batch" (default; keeps an
-            un-normalised SoftPlus U-Net from collapsing, see
-            models/compsegnet/README.md), "group", or "none" (the original U-Net).
-        threshold: activation threshold for tumour (paper 0.35 = .35·255 / 255).
-    """
-
-    in_channels: int = 450
-    wn_start: float = 1800.0
-    wn_stop: float = 948.0
-    filters: int = 64
-    depth: int = 4
-    alpha: float = 0.1
-    beta: float = 5.0
-    gamma: float = 0.001
-    map_prior: float | None = None
-    norm: str = "batch"
-    threshold: float = 0.35
-
-    def __post_init__(self):
-        _check(self.in_channels >= 1, f"in_channels must be >= 1, got {self.in_channels}")
-        _check(self.filters >= 1, f"filters must be >= 1, got {self.filters}")
-        _check(0 <= self.depth <= 6, f"depth must be in 0..6, got {self.depth}")
-        _check(0 < self.alpha <= 1, f"alpha must be in (0, 1], got {self.alpha}")
-        _check(self.beta > 0, f"beta must be > 0, got {self.beta}")
-        _check(self.gamma >= 0, f"gamma must be >= 0, got {self.gamma}")
-        _check(self.map_prior is None or 0 < self.map_prior < 1,
-               f"map_prior must be in (0, 1), got {self.map_prior}")
-        _check(self.norm in NORMALISATIONS, f"norm must be one of {NORMALISATIONS}, got {self.norm!r}")
-        _check(0 < self.threshold < 1, f"threshold must be in (0, 1), got {self.threshold}")
-        _check(self.wn_start != self.wn_stop, "wn_start and wn_stop must differ")
-
-    @property
-    def map_bias(self) -> float:
-        """Initial bias of the map's logit: logit(map_prior)."""
-        p = self.map_prior if self.map_prior is not None else self.alpha / self.beta
-        return math.log(p / (1.0 - p))
-
-    @property
-    def axis(self) -> np.ndarray:
-        """The (C,) wavenumber axis cubes are resampled onto before entering the model."""
-        return np.linspace(self.wn_start, self.wn_stop, self.in_channels)
-
-    @property
-    def multiple(self) -> int:
-        return 2 ** self.depth
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """How a CompSegNet is optimised (paper: RMSprop, lr 1e-3, k = 7, 400 epochs).
-
-    Attributes:
-        epochs: passes over the training spots.
-        batch_size: spots per replica and step (k); the global batch is
-            batch_size x replicas. Every batch mixes cancer and cancer-free spots.
-        lr: RMSprop learning rate.
-        seed: seeds weights, shuffling and augmentation.
-        augment: random flips / 90° rotations (a spot has no orientation).
-        rms_init: initial value of RMSprop's mean-square accumulator. 0.0 is
-            Keras'; TensorFlow 1, which the paper used, started it at 1.0, which
-            makes the first ~150 steps tiny (see models/compsegnet/README.md).
-    """
-
-    epochs: int = 400
-    batch_size: int = 7
-    lr: float = 1e-3
-    seed: int = 0
-    augment: bool = True
-    rms_init: float = 0.0
-
-    def __post_init__(self):
-        _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
-        _check(self.batch_size >= 2, f"batch size must be >= 2 (a cancer and a cancer-free "
-                                     f"spot per batch), got {self.batch_size}")
-        _check(0 < self.lr < 1, f"lr must be in (0, 1), got {self.lr}")
-        _check(self.rms_init >= 0, f"rms_init must be >= 0, got {self.rms_init}")
 
 
 def to_dict(cfg) -> dict:
@@ -124,24 +32,83 @@ def to_dict(cfg) -> dict:
 
 def from_dict(cls, d: dict, *, source: str = "config"):
     """Build ``cls`` from a dict, refusing unknown keys with a clear error."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"{source}: expected a JSON object for {cls.__name__}, got {type(d).__name__}")
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(d) - names)
     if unknown:
         raise ConfigError(f"{source}: unknown {cls.__name__} key(s): {', '.join(unknown)}")
-    return cls(**d)
+    try:
+        return cls(**d)
+    except TypeError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
 
 
 def save_json(path, **sections) -> None:
-    """Write ``{name: dict}`` sections (dataclasses are converted) to ``path``."""
+    """Write ``{name: dict}`` sections (dataclasses are converted) to ``path`` atomically."""
     out = {k: (to_dict(v) if dataclasses.is_dataclass(v) else v) for k, v in sections.items()}
-    Path(path).write_text(json.dumps(out, indent=2) + "\n")
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(out, indent=2) + "\n")
+    os.replace(tmp, path)
 
 
 def load_json(path) -> dict:
     path = Path(path)
     try:
-        return json.loads(path.read_text())
+        doc = json.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read ({exc})") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: expected a JSON object, got {type(doc).__name__}")
+    return doc
+
+
+def recipe_sections(method: str, model_cfg, train_cfg=None) -> dict:
+    """The sections every ``config.json`` / ``irpath.json`` holds."""
+    from irpath import __version__
+
+    out = {"method": method, "irpath_version": __version__, "model": to_dict(model_cfg)}
+    if train_cfg is not None:
+        out["train"] = to_dict(train_cfg)
+    return out
+
+
+def read_recipe(path, *, method: str | None = None):
+    """Read a recipe file (``config.json``, ``irpath.json`` or ``models/<name>/config.json``).
+
+    Args:
+        path: the JSON file.
+        method: the method the caller expects; refused if the file names another.
+            A file that names no method is accepted only when ``method`` is given.
+
+    Returns:
+        ``(method_name, model_cfg, train_cfg or None)`` built with the method's
+        config classes.
+
+    Raises:
+        ConfigError: missing file, bad JSON, missing/unknown/mismatched method, bad keys.
+    """
+    from irpath.methods import get_method
+
+    doc = load_json(path)
+    name = doc.get("method")
+    if name is None:
+        if method is None:
+            raise ConfigError(f"{path}: records no method (add \"method\": \"compsegnet\" or the "
+                              "method it was trained with)")
+        name = method
+    if method is not None and name != method:
+        raise ConfigError(f"{path}: was made by method {name!r}, not {method!r}")
+    m = get_method(name, source=str(path))
+    if "model" not in doc:
+        raise ConfigError(f"{path}: has no 'model' section")
+    model_cfg = from_dict(m.config_class, doc["model"], source=str(path))
+    train_cfg = None
+    if "train" in doc:
+        train_cfg = from_dict(m.train_config_class, doc["train"], source=str(path))
+    return name, model_cfg, train_cfg

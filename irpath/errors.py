@@ -54,3 +54,7 @@ class ManifestError(IrpathError):
 
 class ConfigError(IrpathError, ValueError):
     """A configuration value is out of range or inconsistent."""
+
+
+class TrainingDivergedError(IrpathError):
+    """The training loss became non-finite; the last finite checkpoint is kept."""

@@ -39,7 +39,7 @@ TINY_LR = 1e-2  # 8 filters + batch norm learn ~8x slower per step than the pape
 
 
 def tiny_model_config():
-    from irpath.config import CompSegNetConfig
+    from irpath.methods.compsegnet.config import CompSegNetConfig
 
     return CompSegNetConfig(filters=8, depth=2)
 
@@ -55,8 +55,8 @@ def tiny_tma(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_run(tiny_tma, tmp_path_factory):
     """A finished tiny training run directory."""
-    from irpath.config import TrainConfig
-    from irpath.train.compsegnet import train
+    from irpath.methods.compsegnet.config import CompSegNetTrainConfig as TrainConfig
+    from irpath.methods.compsegnet.train import train
 
     out = tmp_path_factory.mktemp("run") / "run"
     train(tiny_tma["train"], tiny_tma["val"], out, tiny_model_config(),

@@ -9,12 +9,12 @@ import time
 from pathlib import Path
 
 from irpath.cli.main import start_tensorflow
-from irpath.config import CompSegNetConfig, TrainConfig
+from irpath.methods.compsegnet.config import CompSegNetConfig, CompSegNetTrainConfig
 
 #: The demo recipe: the paper's method at a size a 2-core CPU trains in minutes.
 DEMO_DATA = dict(n_train=40, n_val=8, n_test=20, size=48)
 DEMO_MODEL = CompSegNetConfig(filters=16, depth=3)
-DEMO_TRAIN = TrainConfig(epochs=60, batch_size=7, lr=1e-3, seed=0)
+DEMO_TRAIN = CompSegNetTrainConfig(epochs=60, batch_size=7, lr=1e-3, seed=0)
 
 HELP = """\
 Generate a synthetic IR tissue-microarray (round spots, realistic absorption
@@ -40,12 +40,12 @@ def run_demo(out, *, epochs=DEMO_TRAIN.epochs, n_train=DEMO_DATA["n_train"], siz
              model_cfg: CompSegNetConfig = DEMO_MODEL, lr: float = DEMO_TRAIN.lr) -> dict:
     """Run the demo into folder ``out``; returns the evaluation report."""
     from irpath.demo.synthetic import make_tma
-    from irpath.inference.evaluate import evaluate
-    from irpath.inference.export import export_segmenter
+    from irpath.inference.export import export_model
     from irpath.inference.loading import load_predictor
     from irpath.inference.predict import predict_files
     from irpath.io import read_manifest
-    from irpath.train.compsegnet import train
+    from irpath.methods.compsegnet.evaluate import evaluate
+    from irpath.methods.compsegnet.train import train
 
     out = Path(out)
     t0 = time.time()
@@ -54,13 +54,13 @@ def run_demo(out, *, epochs=DEMO_TRAIN.epochs, n_train=DEMO_DATA["n_train"], siz
         f"{n_test} test spots of {size}x{size}x{model_cfg.in_channels})")
     sets = make_tma(out / "data", n_train=n_train, n_val=n_val, n_test=n_test, size=size, seed=seed)
     say("[2/5] training CompSegNet on spot labels only")
-    train_cfg = TrainConfig(epochs=epochs, batch_size=DEMO_TRAIN.batch_size, lr=lr, seed=seed)
+    train_cfg = CompSegNetTrainConfig(epochs=epochs, batch_size=DEMO_TRAIN.batch_size, lr=lr, seed=seed)
     run_dir = out / "run"
     train(sets["train"], sets["val"], run_dir, model_cfg, train_cfg)
     say("[3/5] evaluating on the test split")
     report = evaluate(load_predictor(run_dir), sets["test"], out / "eval")
     say("[4/5] exporting the segmenter as a SavedModel")
-    saved = export_segmenter(run_dir, out / "saved_model")
+    saved = export_model(run_dir, out / "saved_model", overwrite=True)
     say("[5/5] predicting two test spots with the exported model")
     test_rows = read_manifest(sets["test"]).rows[:2]
     predict_files(load_predictor(saved), [r.image for r in test_rows], out / "predict")

@@ -1,4 +1,4 @@
-"""``irpath evaluate METHOD``: spot AUC and Dice of a trained model on a manifest."""
+"""``irpath evaluate [METHOD]``: a trained model's report on labelled data."""
 
 from __future__ import annotations
 
@@ -6,36 +6,66 @@ import argparse
 import json
 
 from irpath.cli.main import start_tensorflow
+from irpath.methods import get_method, method_names
 
 HELP = """\
-Evaluate a trained segmenter as in the CompSegNet paper: activation maps are
-thresholded (default 0.35), each spot's tumour fraction (active tissue pixels /
-tissue pixels) is scored against its label by ROC (spot-level AUC), and Dice is
-computed between the thresholded map and the manifest's `mask` over cancer spots.
+Evaluate a trained model on labelled data with its method's metrics. The method
+is read from the model; METHOD may be given and must then agree with it.
 
-Writes EVAL_DIR/report.json (auc, dice_mean, dice_std, threshold, per-spot list),
-roc.png, overlays/*.png (tissue image, map, thresholded map, GT contour) and maps/*.npy.
+compsegnet: as in the CompSegNet paper, activation maps are thresholded (default
+0.35), each spot's tumour fraction (active tissue pixels / tissue pixels) is
+scored against its label by ROC (spot-level AUC), and Dice is computed between
+the thresholded map and the manifest's `mask` over cancer spots. Writes
+EVAL_DIR/report.json (auc, dice_mean, dice_std, threshold, per-spot list),
+roc.png, overlays/*.png and maps/*.npy.
+
+Every method writes EVAL_DIR/report.json; the method-specific options below
+are used by the method named in their help.
 """
 
 
+def add_method_argument(p) -> None:
+    p.add_argument("method", nargs="?", default=None, choices=method_names(), metavar="METHOD",
+                   help=f"optional: the model's method ({', '.join(method_names())}); read from the "
+                        "model when omitted")
+
+
 def add_parser(sub):
-    p = sub.add_parser("evaluate", help="spot AUC and Dice on a labelled manifest",
+    p = sub.add_parser("evaluate", help="a trained model's metrics on labelled data",
                        description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("method", choices=("compsegnet",), help="the method the model was trained with")
-    p.add_argument("--model", required=True, metavar="RUN_DIR", help="run directory, segmenter .keras or SavedModel")
-    p.add_argument("--manifest", required=True, metavar="CSV", help="test spots (image,label[,mask][,tissue])")
+    add_method_argument(p)
+    p.add_argument("--model", required=True, metavar="MODEL", help="run directory, .keras file or SavedModel")
     p.add_argument("--out", required=True, metavar="EVAL_DIR", help="output directory (created)")
-    p.add_argument("--threshold", type=float, default=None, help="activation threshold (default: the model's, 0.35)")
+    seen: set[str] = set()
+    for name in method_names():
+        group = p.add_argument_group(f"{name} options")
+        get_method(name).add_evaluate_arguments(_SharedGroup(group, seen))
     p.set_defaults(func=run)
+
+
+class _SharedGroup:
+    """An argument group that skips flags another method already added (same name,
+    same meaning: methods give them ``default=None`` and apply their own defaults)."""
+
+    def __init__(self, group, seen: set):
+        self.group, self.seen = group, seen
+
+    def add_argument(self, *flags, **kwargs):
+        if any(f in self.seen for f in flags):
+            return None
+        self.seen.update(flags)
+        return self.group.add_argument(*flags, **kwargs)
 
 
 def run(args) -> int:
     start_tensorflow()
-    from irpath.inference.evaluate import evaluate
     from irpath.inference.loading import load_predictor
+    from irpath.io.paths import make_output_dir
 
-    report = evaluate(load_predictor(args.model), args.manifest, args.out, threshold=args.threshold)
-    brief = {k: report[k] for k in ("auc", "dice_mean", "dice_std", "threshold", "n_spots")}
-    print(json.dumps(brief))
+    predictor = load_predictor(args.model, method=args.method)
+    make_output_dir(args.out)
+    method = get_method(predictor.method)
+    report = method.evaluate(predictor, args, args.out)
+    print(json.dumps(method.brief(report)))
     print(f"report: {args.out}/report.json")
     return 0

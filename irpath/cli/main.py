@@ -1,8 +1,10 @@
 """``irpath`` entry point: dispatches to one module per sub-command.
 
 Each command module defines ``add_parser(subparsers)`` and ``run(args) -> int``.
-User errors (:class:`irpath.errors.IrpathError`) become one line on stderr,
-``irpath: error: <file>: <problem>``, and exit code 2, with no traceback.
+User errors (:class:`irpath.errors.IrpathError`, and OSErrors that name a file)
+become one line on stderr, ``irpath: error: <file>: <problem>``, and exit code 2,
+with no traceback. Anything else is a bug: one line naming the exception, the
+traceback written to a log file whose path the line gives, and exit code 1.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import argparse
 import importlib
 import os
 import sys
+from pathlib import Path
 
 from irpath import __version__
 from irpath.errors import IrpathError
@@ -20,8 +23,9 @@ COMMANDS = ("inspect", "train", "evaluate", "export", "predict", "demo")
 
 DESCRIPTION = """\
 irpath finds disease-associated regions in IR hyperspectral (H x W x 450) and
-H&E images. CompSegNet trains a U-Net from spot-level cancer / cancer-free
-labels only; the U-Net is then used as a tumour segmenter.
+H&E images. Methods (`irpath train --help` lists them): CompSegNet trains a
+U-Net from spot-level cancer / cancer-free labels only; the U-Net is then used
+as a tumour segmenter. evaluate, export and predict read the method from the model.
 
 typical session:
   irpath inspect spots/*.hdr                      check your cubes
@@ -82,14 +86,44 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    args._argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return int(args.func(args) or 0)
     except IrpathError as exc:
-        print(f"irpath: error: {exc}", file=sys.stderr)
+        print(f"irpath: error: {_one_line(str(exc))}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.filename is None:
+            return _unexpected(exc)
+        where = exc.filename if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
+        print(f"irpath: error: {where}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("irpath: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # the last resort: one line here, the traceback in a log file
+        return _unexpected(exc)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _unexpected(exc: BaseException) -> int:
+    """Print one line naming the exception; write the traceback to a log file."""
+    import tempfile
+    import time
+    import traceback
+
+    log = Path(tempfile.gettempdir()) / f"irpath-error-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    try:
+        log.write_text("".join(traceback.format_exception(exc)))
+        where = f"; traceback in {log}"
+    except OSError:
+        where = ""
+    print(f"irpath: error: unexpected {type(exc).__name__}: {_one_line(str(exc))[:300]}{where}",
+          file=sys.stderr)
+    return 1
 
 
 def run():

@@ -1,67 +1,57 @@
-"""``irpath train METHOD``: train a model from manifests into a run directory."""
+"""``irpath train METHOD``: train a model of any registered method into a run directory."""
 
 from __future__ import annotations
 
 import argparse
 
 from irpath.cli.main import start_tensorflow
-from irpath.config import CompSegNetConfig, TrainConfig
-
-METHODS = ("compsegnet",)
+from irpath.methods import get_method, method_names
 
 HELP = """\
-Train CompSegNet from spot-level labels only (1 = cancer, 0 = cancer-free).
-Every mini-batch holds cancer and cancer-free spots; the U-Net's sigmoid map is
-pooled over tissue pixels by the neuron σ_{α,β,γ} and trained with
-Σ|o(I) − α·ℓ|. The model with the lowest validation loss is kept and its U-Net
-saved as RUN_DIR/segmenter.keras.
-
-Re-running with the same --out resumes from the last finished epoch (raise
---epochs to train longer). With more than one GPU visible, training runs under
-tf.distribute.MirroredStrategy and the global batch is --batch-size x GPUs.
-Defaults are the paper's: 64 filters, depth 4, RMSprop lr 1e-3, k = 7, 400 epochs;
-irpath adds batch normalisation and starts the map at α/β so training does not
-collapse (models/compsegnet/README.md). On a 2-core CPU the full-size U-Net takes
-~20 s per epoch for 60 spots of 64 x 64.
+Train a model. Each method has its own data flags and recipe; see
+`irpath train METHOD --help`. Every run directory is resumable: re-running with
+the same --out continues from the last finished epoch.
 """
 
 
 def add_parser(sub):
-    p = sub.add_parser("train", help="train a model (CompSegNet) from spot labels",
+    p = sub.add_parser("train", help="train a model of one method",
                        description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("method", choices=METHODS, help="the method to train")
-    p.add_argument("--train-manifest", required=True, metavar="CSV", help="training spots (image,label[,mask][,tissue])")
-    p.add_argument("--val-manifest", required=True, metavar="CSV", help="validation spots (model selection)")
-    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (created; resumed if present)")
-    d, t = CompSegNetConfig(), TrainConfig()
-    p.add_argument("--epochs", type=int, default=t.epochs, help=f"epochs (default {t.epochs})")
-    p.add_argument("--batch-size", type=int, default=t.batch_size, help=f"spots per batch and replica, k (default {t.batch_size})")
-    p.add_argument("--filters", type=int, default=d.filters, help=f"U-Net filters at the first level (default {d.filters})")
-    p.add_argument("--depth", type=int, default=d.depth, help=f"U-Net poolings (default {d.depth})")
-    p.add_argument("--lr", type=float, default=t.lr, help=f"RMSprop learning rate (default {t.lr:g})")
-    p.add_argument("--seed", type=int, default=t.seed, help="random seed (default 0)")
-    p.add_argument("--alpha", type=float, default=d.alpha, help=f"σ upper bound α = minimum tumour fraction (default {d.alpha})")
-    p.add_argument("--beta", type=float, default=d.beta, help=f"σ slope β (default {d.beta})")
-    p.add_argument("--gamma", type=float, default=d.gamma, help=f"σ linear gain γ (default {d.gamma})")
-    p.add_argument("--norm", choices=("none", "batch", "group"), default=d.norm,
-                   help=f"normalisation after each convolution (default {d.norm}; 'none' is the original "
-                        "U-Net, which tends to collapse, see models/compsegnet/README.md)")
-    p.add_argument("--no-augment", action="store_true", help="no random flips / 90° rotations")
-    p.set_defaults(func=run)
+    methods = p.add_subparsers(dest="method", metavar="METHOD", required=True)
+    for name in method_names():
+        m = get_method(name)
+        mp = methods.add_parser(name, help=m.summary, description=m.description,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+        mp.add_argument("--out", required=True, metavar="RUN_DIR",
+                        help="run directory (created; resumed if present)")
+        mp.add_argument("--config", metavar="FILE", default=None,
+                        help="start from a recipe file (e.g. models/NAME/config.json); flags given "
+                             "on the command line override it")
+        m.add_train_arguments(mp)
+        mp.set_defaults(func=run, _parser=mp)
 
 
-def configs_from_args(args) -> tuple[CompSegNetConfig, TrainConfig]:
-    model = CompSegNetConfig(filters=args.filters, depth=args.depth, alpha=args.alpha,
-                             beta=args.beta, gamma=args.gamma, norm=args.norm)
-    train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                        seed=args.seed, augment=not args.no_augment)
-    return model, train
+def _apply_recipe_file(args, method):
+    """Re-parse with the recipe file's values as defaults, so explicit flags still win."""
+    from irpath.config import read_recipe
+
+    _, model_cfg, train_cfg = read_recipe(args.config, method=method.name)
+    parser = args._parser
+    dests = {a.dest for a in parser._actions}
+    defaults = {k: v for k, v in method.args_from_configs(model_cfg, train_cfg).items() if k in dests}
+    parser.set_defaults(**defaults)
+    argv = list(args._argv)
+    rest = argv[argv.index(method.name, argv.index("train")) + 1:]
+    new = parser.parse_args(rest)
+    new.base_model_config, new.base_train_config = model_cfg, train_cfg
+    return new
 
 
 def run(args) -> int:
+    method = get_method(args.method)
+    if args.config:
+        args = _apply_recipe_file(args, method)
+    model_cfg, train_cfg = method.configs_from_args(args)
     start_tensorflow()
-    model_cfg, train_cfg = configs_from_args(args)
-    from irpath.train.compsegnet import train
-
-    train(args.train_manifest, args.val_manifest, args.out, model_cfg, train_cfg)
+    method.train(method.data_from_args(args), args.out, model_cfg, train_cfg)
     return 0

@@ -128,6 +128,21 @@ class CacheIndex:
                    fingerprint=fingerprint)
 
 
+def load_stats(path) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean, std)`` from a run's ``stats.npz``, with a one-line error when it is damaged."""
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            mean, std = np.asarray(z["mean"]), np.asarray(z["std"])
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataFileError(f"{path}: damaged ({type(exc).__name__}); delete it and re-run with the "
+                            "same --out to recompute it") from None
+    if mean.shape != std.shape or mean.ndim != 1 or not (np.isfinite(mean).all() and np.isfinite(std).all()):
+        raise DataFileError(f"{path}: damaged (bad shapes or non-finite values); delete it and re-run")
+    return mean, std
+
+
 def _stat(path: Path | None):
     if path is None:
         return None

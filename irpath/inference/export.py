@@ -1,45 +1,100 @@
-"""Export the segmenter as a TensorFlow SavedModel whose ``serve`` takes raw cubes."""
+"""Export any method's inference model as a TensorFlow SavedModel whose ``serve`` takes raw images.
+
+The export is written to a temporary sibling folder and renamed into place only
+when complete, so a failed export never destroys a previous one. An ``--out``
+that exists and is not an irpath export is refused; replacing an export needs
+``overwrite``. The model being exported, and the run that holds it, are never
+touched.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
+import uuid
 from pathlib import Path
 
 from irpath.errors import IrpathError, MissingFileError
-from irpath.inference.loading import model_config, write_export_meta
+from irpath.inference.loading import (EXPORT_META, INFERENCE_FILE, ModelFileError, _recipe_near,
+                                      load_keras_model, write_export_meta)
 
 
-def export_segmenter(model_path, out_dir, *, overwrite: bool = True) -> Path:
-    """Write a SavedModel of a trained segmenter to ``out_dir``.
+class ExportError(IrpathError):
+    """The export destination is not usable."""
 
-    The ``serve`` signature takes raw (N, H, W, C) float32 cubes on the model's
-    wavenumber axis (any H, W) and returns (N, H, W, 1) activation maps;
-    standardisation, background masking and padding happen inside.
-    ``irpath.json`` beside it records the config (axis, threshold).
+
+def _is_export(folder: Path) -> bool:
+    return (folder / EXPORT_META).is_file() or (folder / "saved_model.pb").is_file()
+
+
+def _check_out(out: Path, model_file: Path, overwrite: bool) -> None:
+    run = model_file.parent.resolve()
+    target = out.resolve()
+    if target == run or run.is_relative_to(target) or target == model_file.resolve():
+        raise ExportError(f"{out}: is (or holds) the model being exported; choose another --out")
+    for parent in [out, *out.parents]:
+        if parent.exists() and not parent.is_dir():
+            raise ExportError(f"{out}: {parent} is a file, not a folder")
+        if parent.exists():
+            break
+    if out.exists():
+        if not _is_export(out):
+            raise ExportError(f"{out}: exists and is not an irpath export; refusing to replace it "
+                              "(choose a new --out)")
+        if not overwrite:
+            raise ExportError(f"{out}: an export is already there; pass --overwrite to replace it")
+
+
+def export_model(model_path, out_dir, *, overwrite: bool = False, quiet: bool = False) -> Path:
+    """Write a SavedModel of a trained model to ``out_dir``.
+
+    The ``serve`` signature takes raw (N, H, W, C_in) float32 images (IR: cubes on
+    the model's wavenumber axis; RGB: pixel values in [0, 255]), any H, W, and
+    returns (N, H, W, K) maps; all preprocessing is inside. ``irpath.json`` beside
+    it records the method, the config and the irpath version.
 
     Args:
-        model_path: a run directory or a segmenter ``.keras`` file.
+        model_path: a run directory or a ``.keras`` model (a training model such as
+            ``best.keras`` is reduced to its inference model).
         out_dir: the SavedModel directory to create.
-    """
-    import keras
+        overwrite: replace an existing irpath export at ``out_dir``.
+        quiet: no message on stderr.
 
-    import irpath.layers  # noqa: F401
-    from irpath.train.compsegnet import CONFIG_FILE, SEGMENTER_FILE
+    Raises:
+        IrpathError subclasses: no model, a damaged model, an unusable ``out_dir``.
+    """
+    from irpath.methods import get_method
 
     model_path = Path(model_path)
-    model_file = model_path / SEGMENTER_FILE if model_path.is_dir() else model_path
+    model_file = model_path / INFERENCE_FILE if model_path.is_dir() else model_path
     if not model_file.exists():
-        raise MissingFileError(f"{model_file}: no trained segmenter (has training finished?)")
-    cfg = model_config(model_file.parent / CONFIG_FILE)
+        raise MissingFileError(f"{model_file}: no trained {INFERENCE_FILE} (has training finished?)")
     out = Path(out_dir)
-    if out.exists():
-        if not overwrite:
-            raise IrpathError(f"{out}: already exists")
-        shutil.rmtree(out)
-    model = keras.saving.load_model(model_file, compile=False)
-    model.export(str(out), format="tf_saved_model", verbose=False)
-    write_export_meta(out, cfg)
-    print(f"exported {model_file} -> {out} (signature 'serve': (N, H, W, {cfg.in_channels}) "
-          "raw cubes -> (N, H, W, 1) maps)", file=sys.stderr)
+    _check_out(out, model_file, overwrite)
+    name, cfg, _ = _recipe_near(model_file, None)
+    model = get_method(name).inference_model(load_keras_model(model_file))
+    if len(model.inputs) != 1:
+        raise ModelFileError(f"{model_file}: is a training model with {len(model.inputs)} inputs")
+    tmp = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        model.export(str(tmp), format="tf_saved_model", verbose=False)
+        write_export_meta(tmp, name, cfg)
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except OSError as exc:
+        raise ExportError(f"{out}: cannot write the export ({exc.strerror or exc})") from None
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    if not quiet:
+        k = model.outputs[0].shape[-1]
+        print(f"exported {name} model {model_file} -> {out} (signature 'serve': (N, H, W, "
+              f"{cfg.in_channels}) raw images -> (N, H, W, {k}) maps)", file=sys.stderr)
     return out

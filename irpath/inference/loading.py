@@ -1,87 +1,180 @@
-"""Load a trained segmenter from a run directory, a ``.keras`` file or a SavedModel.
+"""Load a trained model of any method from a run directory, a ``.keras`` file or a SavedModel.
 
-Whatever the source, a :class:`Predictor` maps raw (N, H, W, C) cubes on the
-model's wavenumber axis to (N, H, W) activation maps in [0, 1].
+Whatever the source, a :class:`Predictor` maps prepared (N, H, W, C_in) float32
+images to (N, H, W, K) maps, and knows its method and config. The method is read
+from the model's ``config.json`` (run) or ``irpath.json`` (export): a model that
+records none, or an unknown one, is refused; nothing falls back to a default.
+
+Loading never imports ``irpath.train``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import zipfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from irpath.config import CompSegNetConfig, from_dict, load_json
-from irpath.errors import MissingFileError, UnsupportedFormatError
+from irpath.config import read_recipe
+from irpath.errors import ConfigError, IrpathError, MissingFileError, UnsupportedFormatError
 
 EXPORT_META = "irpath.json"
+RUN_CONFIG = "config.json"
+INFERENCE_FILE = "segmenter.keras"
+
+
+class ModelFileError(IrpathError):
+    """A model file or folder is damaged, unsafe or not an irpath model."""
 
 
 @dataclasses.dataclass(frozen=True)
 class Predictor:
-    """A loaded segmenter.
+    """A loaded inference model.
 
     Attributes:
-        predict: (N, H, W, C) float32 -> (N, H, W) float32 activation maps.
-        config: the network's config (axis, threshold, depth).
+        predict: (N, H, W, C_in) float32 -> (N, H, W, K) float32 maps.
+        method: the method's registry name.
+        config: the method's model config.
         source: where it was loaded from.
     """
 
     predict: Callable[[np.ndarray], np.ndarray]
-    config: CompSegNetConfig
+    method: str
+    config: object
     source: str
 
     @property
-    def axis(self) -> np.ndarray:
-        return self.config.axis
+    def method_obj(self):
+        from irpath.methods import get_method
+
+        return get_method(self.method)
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.config.in_channels)
+
+    @property
+    def axis(self) -> np.ndarray | None:
+        """(C,) wavenumbers inputs are resampled onto (IR methods), else None."""
+        return self.method_obj.axis(self.config)
+
+    @property
+    def modality(self) -> str:
+        return self.method_obj.modality
 
 
-def model_config(path: Path) -> CompSegNetConfig:
-    """The ``model`` section of a run's config.json / an export's irpath.json; the
-    paper's defaults when the file is absent (a bare .keras file)."""
-    if path.exists():
-        return from_dict(CompSegNetConfig, load_json(path)["model"], source=str(path))
-    return CompSegNetConfig()
-
-
-def _keras_predictor(model_file: Path, cfg: CompSegNetConfig) -> Predictor:
+def load_keras_model(path, *, compile: bool = False):
+    """``keras.saving.load_model`` in safe mode, with one-line errors for damaged or unsafe files."""
     import keras
 
     import irpath.layers  # noqa: F401  registers the custom layers
+    import irpath.losses  # noqa: F401
 
-    model = keras.saving.load_model(model_file, compile=False)
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(f"{path}: no such model file")
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path}: not a .keras model (not a zip archive; truncated or not a model)")
+    try:
+        return keras.saving.load_model(path, compile=compile, safe_mode=True)
+    except ValueError as exc:
+        text = str(exc)
+        if "Lambda" in text or "safe_mode" in text or "unsafe" in text:
+            raise ModelFileError(f"{path}: refused: it contains a Lambda layer (arbitrary code); "
+                                 "irpath loads .keras files in safe mode only") from None
+        raise ModelFileError(f"{path}: cannot load model ({_first_line(text)})") from None
+    except (KeyError, TypeError, OSError, zipfile.BadZipFile, json.JSONDecodeError, AttributeError) as exc:
+        raise ModelFileError(f"{path}: damaged or not an irpath model ({type(exc).__name__}: "
+                             f"{_first_line(str(exc))})") from None
 
-    def predict(cubes):
-        # A direct call runs eagerly: spots of every size, no retracing warnings.
-        return np.asarray(model(np.asarray(cubes, np.float32), training=False))[..., 0]
-    return Predictor(predict, cfg, str(model_file))
+
+def _first_line(text: str, limit: int = 200) -> str:
+    line = (text.strip().splitlines() or [""])[0]
+    return line[:limit]
 
 
-def _saved_model_predictor(folder: Path) -> Predictor:
+def _recipe_near(model_file: Path, method: str | None):
+    """The recipe of a .keras file: config.json beside it, or one folder up (checkpoints/)."""
+    for folder in (model_file.parent, model_file.parent.parent):
+        if (folder / RUN_CONFIG).exists():
+            return read_recipe(folder / RUN_CONFIG, method=method)
+    raise ConfigError(f"{model_file}: no {RUN_CONFIG} beside it (or in its parent), so irpath cannot "
+                      "tell its method and config; load the run directory instead")
+
+
+def _keras_predictor(model_file: Path, method: str | None) -> Predictor:
+    from irpath.methods import get_method
+
+    name, cfg, _ = _recipe_near(model_file, method)
+    model = get_method(name).inference_model(load_keras_model(model_file))
+    if len(model.inputs) != 1:
+        raise ModelFileError(f"{model_file}: is a training model with {len(model.inputs)} inputs; pass "
+                             f"the run directory or its {INFERENCE_FILE}")
+
+    def predict(images):
+        # A direct call runs eagerly: images of every size, no retracing warnings.
+        out = np.asarray(model(np.asarray(images, np.float32), training=False))
+        return out if out.ndim == 4 else out[..., None]
+    return Predictor(predict, name, cfg, str(model_file))
+
+
+def _saved_model_predictor(folder: Path, method: str | None) -> Predictor:
     import tensorflow as tf
 
-    loaded = tf.saved_model.load(str(folder))
-    serve = loaded.signatures.get("serve") if hasattr(loaded, "signatures") else None
-    fn = getattr(loaded, "serve", None) or serve
+    if not (folder / EXPORT_META).exists():
+        raise ConfigError(f"{folder}: no {EXPORT_META} beside saved_model.pb, so irpath cannot tell its "
+                          "method and config (export it with `irpath export`)")
+    name, cfg, _ = read_recipe(folder / EXPORT_META, method=method)
+    try:
+        loaded = tf.saved_model.load(str(folder))
+    except (ValueError, OSError, tf.errors.OpError) as exc:
+        raise ModelFileError(f"{folder}: damaged SavedModel ({type(exc).__name__}: "
+                             f"{_first_line(str(exc))})") from None
+    fn = getattr(loaded, "serve", None)
+    if fn is None and hasattr(loaded, "signatures"):
+        fn = loaded.signatures.get("serve")
     if fn is None:
         raise UnsupportedFormatError(f"{folder}: SavedModel has no 'serve' signature")
-    cfg = model_config(folder / EXPORT_META)
 
-    def predict(cubes, _keep=loaded):  # _keep: the function's variables live on `loaded`
-        out = fn(tf.constant(np.asarray(cubes, np.float32)))
+    def predict(images, _keep=loaded):  # _keep: the function's variables live on `loaded`
+        out = fn(tf.constant(np.asarray(images, np.float32)))
         if isinstance(out, dict):
             out = next(iter(out.values()))
-        return np.asarray(out)[..., 0]
-    return Predictor(predict, cfg, str(folder))
+        out = np.asarray(out)
+        return out if out.ndim == 4 else out[..., None]
+    return Predictor(predict, name, cfg, str(folder))
 
 
-def load_predictor(path) -> Predictor:
-    """Load from a run directory (its ``segmenter.keras``), a ``.keras`` file, or an
-    exported SavedModel directory (with ``irpath.json`` beside ``saved_model.pb``)."""
-    from irpath.train.compsegnet import CONFIG_FILE, SEGMENTER_FILE
+def model_meta(path) -> tuple[str, object]:
+    """``(method, model config)`` of a run directory, ``.keras`` file or export, without
+    loading any weights."""
+    path = Path(path)
+    if path.is_file():
+        name, cfg, _ = _recipe_near(path, None)
+        return name, cfg
+    for f in (EXPORT_META, RUN_CONFIG):
+        if (path / f).exists():
+            name, cfg, _ = read_recipe(path / f)
+            return name, cfg
+    raise MissingFileError(f"{path}: holds neither {RUN_CONFIG} (a run) nor {EXPORT_META} (an export)")
 
+
+def load_predictor(path, method: str | None = None) -> Predictor:
+    """Load from a run directory (its ``segmenter.keras``), a ``.keras`` file (the
+    inference model, or a training model such as ``best.keras`` whose inference
+    model is taken out), or an exported SavedModel directory.
+
+    Args:
+        path: the model.
+        method: the method the caller expects; refused if the model records another.
+
+    Raises:
+        IrpathError subclasses naming the file: missing, damaged, unsafe, no or
+        unknown method, or a method other than ``method``.
+    """
     path = Path(path)
     if not path.exists():
         raise MissingFileError(f"{path}: no such model file or directory")
@@ -89,15 +182,18 @@ def load_predictor(path) -> Predictor:
         if path.suffix != ".keras":
             raise UnsupportedFormatError(f"{path}: expected a run directory, a .keras file or a "
                                          "SavedModel directory")
-        return _keras_predictor(path, model_config(path.parent / CONFIG_FILE))
+        return _keras_predictor(path, method)
     if (path / "saved_model.pb").exists():
-        return _saved_model_predictor(path)
-    if (path / SEGMENTER_FILE).exists():
-        return _keras_predictor(path / SEGMENTER_FILE, model_config(path / CONFIG_FILE))
-    raise MissingFileError(f"{path}: holds neither {SEGMENTER_FILE} (a finished training run) "
+        return _saved_model_predictor(path, method)
+    if (path / INFERENCE_FILE).exists():
+        return _keras_predictor(path / INFERENCE_FILE, method)
+    if (path / EXPORT_META).exists():
+        raise ModelFileError(f"{path}: has {EXPORT_META} but no saved_model.pb (an incomplete export)")
+    raise MissingFileError(f"{path}: holds neither {INFERENCE_FILE} (a finished training run) "
                            "nor saved_model.pb (an exported model)")
 
 
-def write_export_meta(folder: Path, cfg: CompSegNetConfig) -> None:
-    (Path(folder) / EXPORT_META).write_text(
-        json.dumps({"model": dataclasses.asdict(cfg)}, indent=2) + "\n")
+def write_export_meta(folder: Path, method: str, cfg) -> None:
+    from irpath.config import recipe_sections
+
+    (Path(folder) / EXPORT_META).write_text(json.dumps(recipe_sections(method, cfg), indent=2) + "\n")

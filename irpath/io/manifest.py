@@ -21,10 +21,12 @@ LABELS = {"0": 0, "1": 1}
 
 @dataclasses.dataclass(frozen=True)
 class ManifestRow:
-    """One spot. Paths are absolute; ``mask``/``tissue`` are None when not given."""
+    """One image. Paths are absolute; ``mask``/``tissue`` are None when not given.
+    ``label`` is an integer class, or the path of a label image when the manifest
+    was read with ``labels=None``."""
 
     image: Path
-    label: int
+    label: int | Path
     mask: Path | None = None
     tissue: Path | None = None
 
@@ -47,12 +49,50 @@ class Manifest:
         return [r.label for r in self.rows]
 
 
-def read_manifest(path, *, require_masks: bool = False) -> Manifest:
+def _path_problem(p: Path) -> str | None:
+    """Why ``p`` cannot be read, or None."""
+    try:
+        p.resolve(strict=True)
+    except RuntimeError:
+        return "is a symlink loop"
+    except OSError:
+        return "not found"
+    return None
+
+
+def _unreadable(row: ManifestRow) -> list[str]:
+    """Problems found by opening each file of a row (headers only; cubes memory-mapped)."""
+    from irpath.errors import IrpathError
+    from irpath.io import read_cube, read_mask
+
+    problems = []
+    try:
+        shape = read_cube(row.image, mmap=True).shape
+    except IrpathError as exc:
+        return [str(exc)]
+    except OSError as exc:
+        return [f"{row.image}: cannot read ({exc.strerror or exc})"]
+    for col in ("mask", "tissue"):
+        f = getattr(row, col)
+        if f is not None:
+            try:
+                read_mask(f, shape[:2])
+            except IrpathError as exc:
+                problems.append(str(exc))
+    return problems
+
+
+def read_manifest(path, *, require_masks: bool = False, labels: dict[str, int] | None = LABELS,
+                  check_files: bool = False) -> Manifest:
     """Read and validate a manifest CSV.
 
     Args:
         path: the CSV file.
         require_masks: if True, every cancer row (label 1) must name a ``mask``.
+        labels: the accepted label strings and their integer classes (default
+            1 = cancer, 0 = cancer-free); None when ``label`` names a label image file.
+        check_files: also open every image and mask (headers only) so unreadable
+            files are reported up front, all at once, before any work starts.
 
     Raises:
         MissingFileError: the CSV itself does not exist.
@@ -79,16 +119,21 @@ def read_manifest(path, *, require_masks: bool = False) -> Manifest:
                                    "mask, tissue"])
     problems, rows, seen = [], [], {}
     for lineno, rec in enumerate(records, start=2):
-        rec = {(k or "").strip(): (v or "").strip() for k, v in rec.items() if k is not None}
         where = f"line {lineno}"
+        if None in rec:
+            problems.append(f"{where}: {len(rec[None])} more field(s) than the header's "
+                            f"{len(header)} columns")
+            continue
+        rec = {(k or "").strip(): (v or "").strip() for k, v in rec.items() if k is not None}
         image = rec.get("image", "")
         if not image:
             problems.append(f"{where}: empty image path")
             continue
         image_path = (base / image).resolve()
         ok = True
-        if not image_path.exists():
-            problems.append(f"{where}: image {image} not found")
+        why = _path_problem(image_path)
+        if why:
+            problems.append(f"{where}: image {image} {why}")
             ok = False
         key = str(image_path)
         if key in seen:
@@ -96,18 +141,28 @@ def read_manifest(path, *, require_masks: bool = False) -> Manifest:
             ok = False
         else:
             seen[key] = lineno
-        label = LABELS.get(rec.get("label", ""))
-        if label is None:
-            problems.append(f"{where}: unknown label {rec.get('label', '')!r} (use 1 = cancer, "
-                            "0 = cancer-free)")
-            ok = False
+        raw_label = rec.get("label", "")
+        if labels is None:
+            label = (base / raw_label).resolve() if raw_label else None
+            why = "is empty" if label is None else _path_problem(label)
+            if why:
+                problems.append(f"{where}: label image {raw_label} {why}")
+                ok = False
+        else:
+            label = labels.get(raw_label)
+            if label is None:
+                known = ", ".join(f"{k}" for k in labels)
+                hint = " (use 1 = cancer, 0 = cancer-free)" if labels is LABELS else f" (known: {known})"
+                problems.append(f"{where}: unknown label {raw_label!r}{hint}")
+                ok = False
         extra = {}
         for col in OPTIONAL_COLUMNS:
             val = rec.get(col, "")
             if val:
                 p = (base / val).resolve()
-                if not p.exists():
-                    problems.append(f"{where}: {col} {val} not found")
+                why = _path_problem(p)
+                if why:
+                    problems.append(f"{where}: {col} {val} {why}")
                     ok = False
                 extra[col] = p
         if require_masks and label == 1 and "mask" not in extra:
@@ -117,6 +172,9 @@ def read_manifest(path, *, require_masks: bool = False) -> Manifest:
             rows.append(ManifestRow(image=image_path, label=label, **extra))
     if not records:
         problems.append("no rows")
+    if not problems and check_files:
+        for lineno, row in enumerate(rows, start=2):
+            problems += [f"line {lineno}: {p}" for p in _unreadable(row)]
     if problems:
         raise ManifestError(path, problems)
     return Manifest(path=path, rows=tuple(rows))

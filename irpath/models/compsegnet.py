@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import keras
 
-from irpath.config import CompSegNetConfig
+from irpath.methods.compsegnet.config import CompSegNetConfig
 from irpath.layers import CropToMatch, PadToMultiple, PoolingNeuron, SpectralStandardise
 from irpath.models.unet import activation_map_head, unet_features
 

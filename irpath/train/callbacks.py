@@ -1,4 +1,5 @@
-"""Callbacks that make a run directory resumable: best and last model, atomically."""
+"""Callbacks that make a run directory resumable: best and last model, atomically,
+and never from a diverged (non-finite) step."""
 
 from __future__ import annotations
 
@@ -9,31 +10,54 @@ from pathlib import Path
 
 import keras
 
+from irpath.errors import ConfigError
+
 STATE_FILE = "state.json"
 
 
 def atomic_save(model: keras.Model, path: Path) -> None:
     """Save ``model`` to ``path`` (.keras) via a temporary file and a rename,
     so a run killed mid-save never leaves a half-written model behind."""
+    path = Path(path)
     tmp = path.with_name(path.stem + ".tmp.keras")
     model.save(tmp)
     os.replace(tmp, path)
 
 
 def read_state(checkpoint_dir: Path) -> dict:
-    """``{"epoch": completed epochs, "best_val_loss": ..., "best_epoch": ...}`` or {}."""
+    """``{"epoch": finished epochs, "monitor", "best_value", "best_epoch"}`` or {}.
+
+    Raises:
+        ConfigError: the file exists but is damaged (names it and what to do).
+    """
     f = Path(checkpoint_dir) / STATE_FILE
-    return json.loads(f.read_text()) if f.exists() else {}
+    if not f.exists():
+        return {}
+    try:
+        state = json.loads(f.read_text())
+        if not isinstance(state, dict) or not isinstance(state.get("epoch", 0), int):
+            raise ValueError("not a state object")
+    except (ValueError, OSError) as exc:
+        raise ConfigError(f"{f}: damaged ({exc}); delete the checkpoints folder to restart this run "
+                          "or use a new --out") from None
+    if "best_value" not in state and "best_val_loss" in state:  # runs from irpath 0.1
+        state["best_value"], state["monitor"] = state["best_val_loss"], "val_loss"
+    return state
 
 
 class BestAndLastCheckpoint(keras.callbacks.Callback):
     """After every epoch: save ``last.keras`` (weights + optimizer) and, when the
     monitored value improved, ``best.keras``; then record the state.
 
+    A non-finite training loss stops training at once and saves nothing, so the
+    last finite checkpoint and the best model are kept; ``diverged_epoch`` is then
+    the 1-based epoch it happened in.
+
     Args:
         checkpoint_dir: where ``last.keras`` and ``state.json`` go.
         best_path: the best model's path.
-        monitor: the logged value to minimise (paper: validation loss).
+        monitor: the logged value to minimise (paper: validation loss); ``loss``
+            is used, and recorded, when it is not logged.
         state: a state from :func:`read_state` when resuming.
     """
 
@@ -43,21 +67,40 @@ class BestAndLastCheckpoint(keras.callbacks.Callback):
         self.best_path = Path(best_path)
         self.monitor = monitor
         state = state or {}
-        self.best = state.get("best_val_loss", math.inf)
+        self.best = state.get("best_value", math.inf)
         self.best_epoch = state.get("best_epoch", -1)
+        self.used_monitor = state.get("monitor")
+        self.diverged_epoch = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.diverged_epoch = self._epoch + 1
+            self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        value = logs.get(self.monitor, logs.get("loss"))
-        improved = value is not None and float(value) < self.best
+        loss = logs.get("loss")
+        if self.diverged_epoch is not None or (loss is not None and not math.isfinite(float(loss))):
+            self.diverged_epoch = self.diverged_epoch or epoch + 1
+            self.model.stop_training = True
+            return
+        key = self.monitor if self.monitor in logs else "loss"
+        value = logs.get(key)
+        improved = value is not None and math.isfinite(float(value)) and float(value) < self.best
         if improved:
-            self.best, self.best_epoch = float(value), epoch + 1
+            self.best, self.best_epoch, self.used_monitor = float(value), epoch + 1, key
             atomic_save(self.model, self.best_path)
         atomic_save(self.model, self.dir / "last.keras")
-        state = {"epoch": epoch + 1, "best_val_loss": self.best, "best_epoch": self.best_epoch}
+        state = {"epoch": epoch + 1, "monitor": self.used_monitor or key, "best_value": self.best,
+                 "best_epoch": self.best_epoch}
         tmp = self.dir / (STATE_FILE + ".tmp")
         tmp.write_text(json.dumps(state) + "\n")
         os.replace(tmp, self.dir / STATE_FILE)
         if improved:
-            print(f"  epoch {epoch + 1}: {self.monitor} improved to {self.best:.5f}; saved "
+            print(f"  epoch {epoch + 1}: {key} improved to {self.best:.5f}; saved "
                   f"{self.best_path.name}", flush=True)

@@ -72,6 +72,8 @@ def test_help_explains_every_command(capsys):
     for cmd in ("inspect", "train", "evaluate", "export", "predict", "demo"):
         assert cmd in out
     assert main(["train", "--help"]) == 0
+    assert "compsegnet" in capsys.readouterr().out                # the methods are listed
+    assert main(["train", "compsegnet", "--help"]) == 0
     out = capsys.readouterr().out
     for flag in ("--train-manifest", "--val-manifest", "--out", "--epochs", "--batch-size", "--filters",
                  "--depth", "--lr", "--seed"):

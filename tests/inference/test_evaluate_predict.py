@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from irpath.inference.evaluate import evaluate
+from irpath.methods.compsegnet.evaluate import evaluate
 from irpath.inference.loading import Predictor, load_predictor
 from irpath.inference.predict import predict_files
 from irpath.io import read_manifest, read_mask
@@ -12,15 +12,15 @@ from irpath.metrics import dice
 
 def oracle_predictor(manifest_path):
     """A 'model' that returns the ground-truth mask of whichever spot it is shown."""
-    from irpath.config import CompSegNetConfig
-    from irpath.inference.predict import prepare_cube
+    from irpath.methods.compsegnet.config import CompSegNetConfig
+    from irpath.data.prepare import prepare_image
 
     m = read_manifest(manifest_path)
     cfg = CompSegNetConfig()
     axis = np.linspace(cfg.wn_start, cfg.wn_stop, cfg.in_channels)
     table = []
     for row in m.rows:
-        cube, _ = prepare_cube(row.image, axis)
+        cube = prepare_image(row.image, "ir", axis=axis).data
         table.append((cube, read_mask(row.mask).astype(np.float32)))
 
     def predict(cubes):
@@ -28,8 +28,8 @@ def oracle_predictor(manifest_path):
         for c in cubes:
             match = [mask for cube, mask in table if cube.shape == c.shape and np.array_equal(cube, c)]
             out.append(match[0])
-        return np.stack(out)
-    return Predictor(predict, cfg, "oracle")
+        return np.stack(out)[..., None]
+    return Predictor(predict, "compsegnet", cfg, "oracle")
 
 
 def test_report_with_an_oracle_model(tiny_tma, tmp_path):
@@ -84,18 +84,19 @@ def test_predict_writes_maps_and_fractions(tiny_run, tiny_tma, tmp_path):
     # predict prepares a cube exactly as the training/evaluation cache does, so its map and
     # tumour fraction are the ones `evaluate` reports for the same spot
     from irpath.data import build_cache
-    from irpath.inference.predict import prepare_cube
+    from irpath.data.prepare import prepare_image
     from irpath.metrics import tumour_fraction
 
     pred = load_predictor(tiny_run)
     index = build_cache(read_manifest(tiny_tma["test"]), tmp_path / "cache", target_axis=pred.axis,
                         progress=False)
     for i, p in enumerate(summary["predictions"]):
-        cube, tissue = prepare_cube(rows[i].image, pred.axis)
+        prepared = prepare_image(rows[i].image, "ir", axis=pred.axis)
+        cube, tissue = prepared.data, prepared.tissue
         cached_cube, cached_tissue, _ = index.load(i)
         np.testing.assert_array_equal(cube, cached_cube)
         np.testing.assert_array_equal(tissue, cached_tissue.astype(bool))
         amap = np.load(tmp_path / "pred" / p["map"])
-        np.testing.assert_allclose(amap, pred.predict(cached_cube[None])[0], rtol=1e-6)
+        np.testing.assert_allclose(amap, pred.predict(cached_cube[None])[0, ..., 0], rtol=1e-6)
         assert p["tumour_fraction"] == pytest.approx(tumour_fraction(amap, cached_tissue.astype(bool), 0.35))
         assert p["tissue_pixels"] == int(cached_tissue.sum())

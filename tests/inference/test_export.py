@@ -4,7 +4,7 @@ import sys
 
 import numpy as np
 
-from irpath.inference.export import export_segmenter
+from irpath.inference.export import export_model
 from irpath.inference.loading import load_predictor
 
 RELOAD = """
@@ -16,10 +16,11 @@ np.save(sys.argv[3], np.asarray(loaded.serve(tf.constant(cube))))
 
 
 def test_export_reload_in_fresh_process_gives_identical_maps(tiny_run, tmp_path):
-    saved = export_segmenter(tiny_run, tmp_path / "saved")
+    saved = export_model(tiny_run, tmp_path / "saved")
     assert (saved / "saved_model.pb").exists()
     meta = json.loads((saved / "irpath.json").read_text())
     assert meta["model"]["in_channels"] == 450 and meta["model"]["threshold"] == 0.35
+    assert meta["method"] == "compsegnet" and meta["irpath_version"]
     rng = np.random.default_rng(0)
     cube = (rng.random((2, 30, 21, 450)) * 0.5).astype(np.float32)   # raw cubes, odd size
     cube[:, :3] = 0.0                                                # background rows
@@ -30,6 +31,7 @@ def test_export_reload_in_fresh_process_gives_identical_maps(tiny_run, tmp_path)
     served = np.load(tmp_path / "maps.npy")
     expected = load_predictor(tiny_run).predict(cube)
     assert served.shape == (2, 30, 21, 1)
-    np.testing.assert_allclose(served[..., 0], expected, rtol=1e-5, atol=1e-6)
+    assert expected.shape == (2, 30, 21, 1)
+    np.testing.assert_allclose(served, expected, rtol=1e-5, atol=1e-6)
     # and the SavedModel loads as a Predictor too
     np.testing.assert_allclose(load_predictor(saved).predict(cube), expected, rtol=1e-5, atol=1e-6)

@@ -16,8 +16,14 @@ def _open(path):
     return cube
 
 
-def test_matrix_is_large_enough():
-    assert len(CASES) >= 15
+def test_every_error_kind_is_exercised():
+    """Each kind of user error the readers raise has at least one case in the matrix."""
+    from irpath import errors
+
+    kinds = {error for _, error in CASES.values()}
+    assert {errors.MissingFileError, errors.UnsupportedFormatError, errors.HeaderError,
+            errors.DataFileError, errors.DatasetNotFoundError, errors.InvalidValuesError,
+            errors.ManifestError} <= kinds
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

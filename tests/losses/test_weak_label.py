@@ -30,3 +30,17 @@ def test_serialisable():
     loss = ComparativeLoss(alpha=0.3)
     clone = keras.losses.deserialize(keras.losses.serialize(loss))
     assert isinstance(clone, ComparativeLoss) and clone.alpha == 0.3
+
+
+def test_loss_round_trips_through_a_keras_file(tmp_path):
+    """A model compiled with the loss saves and reloads with the loss and its alpha intact."""
+    inp = keras.Input((1,))
+    model = keras.Model(inp, keras.layers.Dense(1)(inp))
+    model.compile(optimizer="sgd", loss=ComparativeLoss(alpha=0.3))
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.saving.load_model(tmp_path / "m.keras")
+    loss = reloaded.loss
+    assert isinstance(loss, ComparativeLoss) and loss.alpha == 0.3
+    labels, o = np.array([1, 0], np.float32), np.array([0.1, 0.2], np.float32)
+    assert float(loss(labels, o)) == pytest.approx(float(ComparativeLoss(alpha=0.3)(labels, o)))
+    assert float(loss(labels, o)) == pytest.approx(abs(0.1 - 0.3) + 0.2, rel=1e-5)

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from irpath.config import CompSegNetConfig
+from irpath.methods.compsegnet.config import CompSegNetConfig
 from irpath.layers import sigma_abg
 from irpath.models.compsegnet import build_from_config, extract_segmenter
 
@@ -66,8 +66,17 @@ def test_extracted_segmenter_shares_weights_and_round_trips(model, rng, tmp_path
     np.testing.assert_allclose(np.asarray(extract_segmenter(reloaded)(cube)), np.asarray(seg(cube)), rtol=1e-6)
 
 
-@pytest.mark.parametrize("norm", ["batch", "group"])
-def test_normalisation_variants_build(norm, rng):
+@pytest.mark.parametrize("norm, layer", [("batch", keras.layers.BatchNormalization),
+                                         ("group", keras.layers.GroupNormalization), ("none", None)])
+def test_normalisation_variants_build(norm, layer, rng):
     m = build_from_config(CompSegNetConfig(in_channels=3, filters=8, depth=1, norm=norm), np.zeros(3), np.ones(3))
     out = m({"cube": rng.random((2, 4, 4, 3)).astype(np.float32), "tissue": np.ones((2, 4, 4, 1), np.float32)})
     assert np.asarray(out).shape == (2,)
+    seg = extract_segmenter(m)
+    kinds = {keras.layers.BatchNormalization: 0, keras.layers.GroupNormalization: 0}
+    for lyr in seg.layers:
+        if type(lyr) in kinds:
+            kinds[type(lyr)] += 1
+    convs = sum(type(lyr) is keras.layers.Conv2D and lyr.name != "activation_map" for lyr in seg.layers)
+    for kind, count in kinds.items():
+        assert count == (convs if kind is layer else 0), (kind, count)  # one after every convolution

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from irpath.config import CompSegNetConfig
+from irpath.methods.compsegnet.config import CompSegNetConfig
 from irpath.models.compsegnet import build_from_config, extract_segmenter
 from irpath.models.flops import conv_flops
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from irpath.config import TrainConfig
+from irpath.methods.compsegnet.config import CompSegNetTrainConfig as TrainConfig
 from irpath.errors import ConfigError
-from irpath.inference.evaluate import evaluate
+from irpath.methods.compsegnet.evaluate import evaluate
 from irpath.inference.loading import load_predictor
-from irpath.train.compsegnet import train
+from irpath.methods.compsegnet.train import train
 from irpath.train.strategy import make_strategy
 from tests.conftest import TINY_EPOCHS, TINY_LR, tiny_model_config
 
@@ -28,14 +28,17 @@ def test_run_directory_layout(tiny_run):
     rows = list(csv.DictReader(open(tiny_run / "history.csv")))
     assert [int(r["epoch"]) for r in rows] == list(range(TINY_EPOCHS))
     assert {"loss", "val_loss"} <= set(rows[0])
-    from irpath.train.compsegnet import read_history
+    from irpath.train.run_dir import read_history
     history = read_history(tiny_run / "history.csv")
     assert set(history) == {"loss", "val_loss"}                   # no 'epoch' curve in history.png
     assert history["val_loss"] == pytest.approx([float(r["val_loss"]) for r in rows])
     state = json.loads((tiny_run / "checkpoints/state.json").read_text())
     val = [float(r["val_loss"]) for r in rows]
     assert state["best_epoch"] == int(np.argmin(val)) + 1        # best epoch kept by val loss
-    assert state["best_val_loss"] == pytest.approx(min(val), rel=1e-5)
+    assert state["monitor"] == "val_loss"                          # what was really monitored
+    assert state["best_value"] == pytest.approx(min(val), rel=1e-5)
+    config = json.loads((tiny_run / "config.json").read_text())
+    assert config["method"] == "compsegnet" and set(config["data"]) == {"train", "val"}
 
 
 @pytest.mark.slow
@@ -63,11 +66,11 @@ def test_two_replica_mirrored_strategy(tiny_tma, tmp_path):
     pred = load_predictor(tmp_path / "run")
     cube = np.random.default_rng(0).random((1, 24, 24, 450)).astype(np.float32)
     amap = pred.predict(cube)
-    assert amap.shape == (1, 24, 24) and np.isfinite(amap).all()
+    assert amap.shape == (1, 24, 24, 1) and np.isfinite(amap).all()
 
 
 def test_resume_refuses_changed_recipe(tiny_run, tiny_tma):
-    from irpath.config import CompSegNetConfig
+    from irpath.methods.compsegnet.config import CompSegNetConfig
 
     with pytest.raises(ConfigError, match="filters"):
         train(tiny_tma["train"], tiny_tma["val"], tiny_run, CompSegNetConfig(filters=16, depth=2),

@@ -14,6 +14,20 @@ def _png(path):
 
 
 @pytest.fixture
+def figures(monkeypatch):
+    """Every figure the plot functions save, to count its panels."""
+    import irpath.viz.plots as plots
+
+    saved, save = [], plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path, **kw: (saved.append(fig), save(fig, path, **kw))[1])
+    return saved
+
+
+def _image_panels(fig):
+    return [ax for ax in fig.axes if ax.images]
+
+
+@pytest.fixture
 def spot(rng):
     prob = np.clip(rng.random((16, 16)) + np.linspace(-0.5, 0.5, 16), 0, 1)
     gt = np.zeros((16, 16), bool)
@@ -27,12 +41,18 @@ def test_plot_roc(tmp_path):
 
 
 @pytest.mark.parametrize("with_gt", [True, False])
-def test_plot_overlay(tmp_path, spot, with_gt):
+def test_plot_overlay(tmp_path, spot, with_gt, figures):
     image, prob, gt = spot
     path = plot_overlay(image, prob, 0.35, gt if with_gt else None, tmp_path / "sub" / "o.png",
                         title="spot")
     (w, h), _ = _png(path)
-    assert w > 2 * h  # four panels side by side
+    assert w > 2 * h
+    panels = _image_panels(figures[-1])
+    assert [ax.get_title() for ax in panels] == ["tissue (amide I)", "activation map", "activation >= 0.35",
+                                                 "contours"]
+    legend = panels[3].get_legend()
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert ("ground truth" in labels) == with_gt and "thresholded" in labels
 
 
 def test_plot_overlay_constant_maps(tmp_path):
@@ -40,10 +60,14 @@ def test_plot_overlay_constant_maps(tmp_path):
     _png(plot_overlay(zeros, zeros, 0.35, zeros.astype(bool), tmp_path / "flat.png"))
 
 
-def test_plot_history(tmp_path):
+def test_plot_history(tmp_path, figures):
     history = {"loss": [1.0, 0.6, 0.4], "val_loss": [1.1, 0.7, 0.6], "fraction": [0.1, 0.2, 0.3]}
     (w, h), _ = _png(plot_history(history, tmp_path / "h.png"))
-    assert w > h  # two panels
+    assert w > h
+    panels = [ax for ax in figures[-1].axes if ax.lines]
+    assert [ax.get_title() for ax in panels] == ["loss", "fraction"]      # one panel per metric
+    assert [len(ax.lines) for ax in panels] == [2, 1]                     # train + val, train only
+    np.testing.assert_allclose(panels[0].lines[1].get_ydata(), [1.1, 0.7, 0.6])
 
 
 def test_save_map_png_one_pixel_per_map_pixel(tmp_path):

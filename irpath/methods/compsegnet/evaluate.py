@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from irpath.inference.loading import Predictor
+from irpath.errors import InvalidValuesError
 
 
-def evaluate(predictor: Predictor, manifest, out_dir, *, threshold: float | None = None,
+def evaluate(predictor, manifest, out_dir, *, threshold: float | None = None,
              overlays: bool = True) -> dict:
-    """Evaluate a segmenter on a manifest and write report.json, roc.png, overlays.
+    """Evaluate a CompSegNet segmenter on a manifest and write report.json, roc.png, overlays.
 
     Args:
         predictor: from :func:`irpath.inference.loading.load_predictor`.
@@ -38,7 +38,7 @@ def evaluate(predictor: Predictor, manifest, out_dir, *, threshold: float | None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     thr = predictor.config.threshold if threshold is None else float(threshold)
-    m = read_manifest(manifest)
+    m = read_manifest(manifest, check_files=True)
     index = build_cache(m, out / "cache", target_axis=predictor.axis)
     (out / "maps").mkdir(exist_ok=True)
     if overlays:
@@ -46,11 +46,14 @@ def evaluate(predictor: Predictor, manifest, out_dir, *, threshold: float | None
     spots = []
     for i, entry in enumerate(index.entries):
         cube, tissue, mask = index.load(i)
-        amap = predictor.predict(cube[None])[0]
+        amap = predictor.predict(cube[None])[0, ..., 0]
+        image = Path(m.rows[i].image)
+        if not np.isfinite(amap).all():
+            raise InvalidValuesError(f"{image}: the model's map holds non-finite values; are the "
+                                     "input values in range?")
         tissue = tissue.astype(bool)
         frac = tumour_fraction(amap, tissue, thr)
         label = int(entry.label)
-        image = Path(m.rows[i].image)
         stem = f"{i:03d}_{image.with_suffix('').name}"
         d = None
         if label == 1 and mask is not None:
@@ -67,8 +70,8 @@ def evaluate(predictor: Predictor, manifest, out_dir, *, threshold: float | None
               + ("" if d is None else f", Dice {d:.3f}"), file=sys.stderr, flush=True)
     scores = np.array([s["tumour_fraction"] for s in spots])
     labels = np.array([s["label"] for s in spots])
-    report = {"model": predictor.source, "manifest": str(m.path), "threshold": thr,
-              "n_spots": len(spots), "n_cancer": int(labels.sum())}
+    report = {"model": predictor.source, "method": predictor.method, "manifest": str(m.path),
+              "threshold": thr, "n_spots": len(spots), "n_cancer": int(labels.sum())}
     if 0 < labels.sum() < len(labels):
         fpr, tpr, _ = roc_curve(scores, labels)
         report["auc"] = float(roc_auc(scores, labels))

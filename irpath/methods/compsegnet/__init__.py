@@ -1,0 +1,131 @@
+"""CompSegNet (Schuhmacher et al. 2019): a U-Net trained from spot labels through a pooling neuron.
+
+The method's pieces live where the house layout puts them: the network in
+:mod:`irpath.models.compsegnet`, the pooling neuron in :mod:`irpath.layers`, the
+comparative loss in :mod:`irpath.losses`; :mod:`.train` is the recipe glue and
+:mod:`.evaluate` the paper's spot-level evaluation.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from irpath.methods.base import Method
+from irpath.methods.compsegnet.config import (NORMALISATIONS, CompSegNetConfig,
+                                              CompSegNetTrainConfig)
+
+TRAIN_HELP = """\
+Train CompSegNet from spot-level labels only (1 = cancer, 0 = cancer-free).
+Every mini-batch holds cancer and cancer-free spots; the U-Net's sigmoid map is
+pooled over tissue pixels by the neuron σ_{α,β,γ} and trained with
+Σ|o(I) − α·ℓ|. The model with the lowest validation loss is kept and its U-Net
+saved as RUN_DIR/segmenter.keras.
+
+Re-running with the same --out resumes from the last finished epoch (raise
+--epochs to train longer). With more than one GPU visible, training runs under
+tf.distribute.MirroredStrategy and the global batch is --batch-size x GPUs.
+Defaults are the paper's: 64 filters, depth 4, RMSprop lr 1e-3, k = 7, 400 epochs;
+irpath adds batch normalisation and starts the map at α/β so training does not
+collapse (models/compsegnet/README.md). On a 2-core CPU the full-size U-Net takes
+~20 s per epoch for 60 spots of 64 x 64. --config models/compsegnet/config.json
+starts from a recipe file; flags given on the command line override it.
+"""
+
+
+class CompSegNet(Method):
+    name = "compsegnet"
+    modality = "ir"
+    summary = "weakly supervised IR tumour segmentation from spot labels (Schuhmacher et al. 2019)"
+    description = TRAIN_HELP
+    config_class = CompSegNetConfig
+    train_config_class = CompSegNetTrainConfig
+    map_names = ("tumour",)
+
+    def add_train_arguments(self, p: argparse.ArgumentParser) -> None:
+        d, t = CompSegNetConfig(), CompSegNetTrainConfig()
+        p.add_argument("--train-manifest", required=True, metavar="CSV",
+                       help="training spots (image,label[,mask][,tissue])")
+        p.add_argument("--val-manifest", required=True, metavar="CSV",
+                       help="validation spots (model selection)")
+        p.add_argument("--epochs", type=int, default=t.epochs, help=f"epochs (default {t.epochs})")
+        p.add_argument("--batch-size", type=int, default=t.batch_size,
+                       help=f"spots per batch and replica, k (default {t.batch_size})")
+        p.add_argument("--filters", type=int, default=d.filters,
+                       help=f"U-Net filters at the first level (default {d.filters})")
+        p.add_argument("--depth", type=int, default=d.depth, help=f"U-Net poolings (default {d.depth})")
+        p.add_argument("--lr", type=float, default=t.lr, help=f"RMSprop learning rate (default {t.lr:g})")
+        p.add_argument("--seed", type=int, default=t.seed, help="random seed (default 0)")
+        p.add_argument("--alpha", type=float, default=d.alpha,
+                       help=f"σ upper bound α = minimum tumour fraction (default {d.alpha})")
+        p.add_argument("--beta", type=float, default=d.beta, help=f"σ slope β (default {d.beta})")
+        p.add_argument("--gamma", type=float, default=d.gamma, help=f"σ linear gain γ (default {d.gamma})")
+        p.add_argument("--norm", choices=NORMALISATIONS, default=d.norm,
+                       help=f"normalisation after each convolution (default {d.norm}; 'none' is the "
+                            "original U-Net, which tends to collapse, see models/compsegnet/README.md)")
+        p.add_argument("--no-augment", action="store_true", help="no random flips / 90° rotations")
+
+    def configs_from_args(self, args):
+        base_m = getattr(args, "base_model_config", None) or CompSegNetConfig()
+        base_t = getattr(args, "base_train_config", None) or CompSegNetTrainConfig()
+        import dataclasses
+
+        model = dataclasses.replace(base_m, filters=args.filters, depth=args.depth, alpha=args.alpha,
+                                    beta=args.beta, gamma=args.gamma, norm=args.norm)
+        train = dataclasses.replace(base_t, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                                    seed=args.seed, augment=not args.no_augment)
+        return model, train
+
+    def args_from_configs(self, model_cfg, train_cfg) -> dict:
+        out = super().args_from_configs(model_cfg, train_cfg)
+        out["no_augment"] = not out.pop("augment", True)
+        return out
+
+    def data_from_args(self, args) -> dict:
+        return {"train_manifest": args.train_manifest, "val_manifest": args.val_manifest}
+
+    def train(self, data, out_dir, model_cfg, train_cfg, *, strategy=None, verbose=None) -> dict:
+        from irpath.methods.compsegnet.train import train
+
+        return train(data["train_manifest"], data["val_manifest"], out_dir, model_cfg, train_cfg,
+                     strategy=strategy, verbose=verbose)
+
+    def inference_model(self, model):
+        from irpath.models.compsegnet import SEGMENTER_NAME, extract_segmenter
+
+        return model if model.name == SEGMENTER_NAME else extract_segmenter(model)
+
+    def postprocess(self, maps, prepared, cfg, *, threshold=None) -> dict:
+        from irpath.metrics import tumour_fraction
+
+        thr = self.threshold(cfg, threshold)
+        return {"arrays": {}, "summary": {
+            "tumour_fraction": float(tumour_fraction(np.asarray(maps[..., 0]), prepared.tissue, thr)),
+            "tissue_pixels": int(prepared.tissue.sum())}}
+
+    def plot_prediction(self, prepared, maps, result, path, *, title="", threshold=None) -> None:
+        from irpath.viz.plots import plot_overlay
+
+        plot_overlay(prepared.display, np.asarray(maps[..., 0]), threshold, None, path,
+                     title=title.replace("maps", "activation map"))
+
+    def add_evaluate_arguments(self, group) -> None:
+        group.add_argument("--manifest", metavar="CSV", default=None,
+                           help="compsegnet: test spots (image,label[,mask][,tissue])")
+        group.add_argument("--threshold", type=float, default=None,
+                           help="compsegnet: activation threshold (default: the model's, 0.35)")
+
+    def evaluate(self, predictor, args, out_dir) -> dict:
+        from irpath.errors import ConfigError
+        from irpath.methods.compsegnet.evaluate import evaluate
+
+        if not getattr(args, "manifest", None):
+            raise ConfigError("evaluate compsegnet needs --manifest CSV (the labelled test spots)")
+        return evaluate(predictor, args.manifest, out_dir, threshold=getattr(args, "threshold", None))
+
+    def brief(self, report: dict) -> dict:
+        return {k: report.get(k) for k in ("auc", "dice_mean", "dice_std", "threshold", "n_spots")}
+
+
+METHOD = CompSegNet()

@@ -1,0 +1,112 @@
+"""CompSegNet's recipe: the network (:class:`CompSegNetConfig`) and its optimisation
+(:class:`CompSegNetTrainConfig`). ``irpath.models.compsegnet`` maps the first to
+layer keyword arguments in exactly one place (:func:`~irpath.models.compsegnet.segmenter_kwargs`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from irpath.config import check
+
+NORMALISATIONS = ("none", "batch", "group")
+#: Largest accepted seed: seeds are combined with epoch numbers in int32 arithmetic.
+MAX_SEED = 2**31 - 1 - 100_000
+
+
+@dataclasses.dataclass(frozen=True)
+class CompSegNetConfig:
+    """CompSegNet: a U-Net whose sigmoid map is pooled by one neuron with σ_{α,β,γ}.
+
+    Attributes:
+        in_channels: spectral channels of the input cube (450 in the paper).
+        wn_start, wn_stop: the wavenumber axis cubes are resampled onto (cm^-1).
+        filters: filters of the first U-Net level (doubles per level; paper 64).
+        depth: number of 2x2 poolings (paper 4); H, W are padded to a multiple of 2**depth.
+        alpha: upper bound of σ: the minimum tumour fraction of a cancer spot (paper 0.1).
+        beta: slope of σ (paper 5).
+        gamma: asymptotic linear gain of σ (paper 0.001).
+        map_prior: mean activation the map starts from. The 1x1 map convolution is
+            zero-initialised and its bias set to logit(map_prior), so training
+            starts where σ is steep (see models/compsegnet/README.md). None uses
+            alpha / beta.
+        norm: normalisation after each convolution: "batch" (default; keeps an
+            un-normalised SoftPlus U-Net from collapsing, see
+            models/compsegnet/README.md), "group", or "none" (the original U-Net).
+        threshold: activation threshold for tumour (paper 0.35 = .35·255 / 255).
+    """
+
+    in_channels: int = 450
+    wn_start: float = 1800.0
+    wn_stop: float = 948.0
+    filters: int = 64
+    depth: int = 4
+    alpha: float = 0.1
+    beta: float = 5.0
+    gamma: float = 0.001
+    map_prior: float | None = None
+    norm: str = "batch"
+    threshold: float = 0.35
+
+    def __post_init__(self):
+        check(self.in_channels >= 1, f"in_channels must be >= 1, got {self.in_channels}")
+        check(self.filters >= 1, f"filters must be >= 1, got {self.filters}")
+        check(0 <= self.depth <= 6, f"depth must be in 0..6, got {self.depth}")
+        check(0 < self.alpha <= 1, f"alpha must be in (0, 1], got {self.alpha}")
+        check(self.beta > 0, f"beta must be > 0, got {self.beta}")
+        check(self.gamma >= 0, f"gamma must be >= 0, got {self.gamma}")
+        check(self.map_prior is None or 0 < self.map_prior < 1,
+               f"map_prior must be in (0, 1), got {self.map_prior}")
+        check(self.norm in NORMALISATIONS, f"norm must be one of {NORMALISATIONS}, got {self.norm!r}")
+        check(0 < self.threshold < 1, f"threshold must be in (0, 1), got {self.threshold}")
+        check(self.wn_start != self.wn_stop, "wn_start and wn_stop must differ")
+
+    @property
+    def map_bias(self) -> float:
+        """Initial bias of the map's logit: logit(map_prior)."""
+        p = self.map_prior if self.map_prior is not None else self.alpha / self.beta
+        return math.log(p / (1.0 - p))
+
+    @property
+    def axis(self) -> np.ndarray:
+        """The (C,) wavenumber axis cubes are resampled onto before entering the model."""
+        return np.linspace(self.wn_start, self.wn_stop, self.in_channels)
+
+    @property
+    def multiple(self) -> int:
+        return 2 ** self.depth
+
+
+@dataclasses.dataclass(frozen=True)
+class CompSegNetTrainConfig:
+    """How a CompSegNet is optimised (paper: RMSprop, lr 1e-3, k = 7, 400 epochs).
+
+    Attributes:
+        epochs: passes over the training spots.
+        batch_size: spots per replica and step (k); the global batch is
+            batch_size x replicas. Every batch mixes cancer and cancer-free spots.
+        lr: RMSprop learning rate.
+        seed: seeds weights, shuffling and augmentation.
+        augment: random flips / 90° rotations (a spot has no orientation).
+        rms_init: initial value of RMSprop's mean-square accumulator. 0.0 is
+            Keras'; TensorFlow 1, which the paper used, started it at 1.0, which
+            makes the first ~150 steps tiny (see models/compsegnet/README.md).
+    """
+
+    epochs: int = 400
+    batch_size: int = 7
+    lr: float = 1e-3
+    seed: int = 0
+    augment: bool = True
+    rms_init: float = 0.0
+
+    def __post_init__(self):
+        check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
+        check(self.batch_size >= 2, f"batch size must be >= 2 (a cancer and a cancer-free "
+                                     f"spot per batch), got {self.batch_size}")
+        check(0 < self.lr < 1, f"lr must be in (0, 1), got {self.lr}")
+        check(self.rms_init >= 0, f"rms_init must be >= 0, got {self.rms_init}")
+        check(0 <= self.seed <= MAX_SEED, f"seed must be in 0..{MAX_SEED}, got {self.seed}")

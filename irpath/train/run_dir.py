@@ -1,0 +1,254 @@
+"""The method-agnostic run directory: layout, recipe lock, fit with resume, finishing.
+
+RUN_DIR/
+  config.json        method, irpath version, model + train config, data fingerprint
+  stats.npz          input statistics, when the method needs them
+  cache/             the method's data caches
+  checkpoints/       last.keras (model + optimizer) and state.json, every epoch
+  best.keras         the training model with the lowest monitored loss
+  segmenter.keras    the inference model taken out of best.keras: what evaluate,
+                     predict and export use; (N, H, W, C_in) -> (N, H, W, K)
+  saved_model/       the same model as a SavedModel (``serve`` takes raw images)
+  history.csv/.png   per-epoch losses
+  logs/              TensorBoard
+  train_summary.json what the last session did
+
+A method's trainer is recipe glue: it calls :meth:`RunDirectory.start`, builds
+its data, then :func:`fit` with a model builder, then :func:`finish`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from irpath.config import load_json, recipe_sections, save_json
+from irpath.errors import ConfigError, TrainingDivergedError
+
+CONFIG_FILE = "config.json"
+STATS_FILE = "stats.npz"
+BEST_FILE = "best.keras"
+INFERENCE_FILE = "segmenter.keras"
+SAVED_MODEL_DIR = "saved_model"
+HISTORY_FILE = "history.csv"
+#: Train-config keys a resumed run may change: train longer, or lower the rate after a divergence.
+RESUMABLE_KEYS = ("epochs", "lr")
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunDirectory:
+    """Paths of one run directory (see the module docstring)."""
+
+    path: Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "path", Path(self.path))
+
+    config = property(lambda self: self.path / CONFIG_FILE)
+    stats = property(lambda self: self.path / STATS_FILE)
+    cache = property(lambda self: self.path / "cache")
+    checkpoints = property(lambda self: self.path / "checkpoints")
+    last = property(lambda self: self.path / "checkpoints" / "last.keras")
+    best = property(lambda self: self.path / BEST_FILE)
+    inference = property(lambda self: self.path / INFERENCE_FILE)
+    saved_model = property(lambda self: self.path / SAVED_MODEL_DIR)
+    history = property(lambda self: self.path / HISTORY_FILE)
+    logs = property(lambda self: self.path / "logs")
+    summary = property(lambda self: self.path / "train_summary.json")
+
+    def state(self) -> dict:
+        from irpath.train.callbacks import read_state
+
+        return read_state(self.checkpoints)
+
+    @property
+    def started(self) -> bool:
+        """True once a training epoch has finished (the recipe is then locked)."""
+        return bool(self.state().get("epoch"))
+
+    def start(self, method: str, model_cfg, train_cfg, *, data: dict | None = None):
+        """Create the directory and lock the recipe, or check it on resume.
+
+        A run whose training has started keeps its recipe: a different method, model
+        config, train config (all but ``epochs`` and ``lr``) or data fingerprint is refused,
+        naming what changed. A run that never finished an epoch (e.g. it failed
+        while caching) takes the new recipe, and its stale statistics are dropped.
+
+        Args:
+            method: the method's registry name.
+            model_cfg, train_cfg: the recipe.
+            data: ``{name: fingerprint}`` of the data the run trains on.
+
+        Returns:
+            True when resuming a started run.
+        """
+        from irpath.io.paths import make_output_dir
+
+        make_output_dir(self.path)
+        sections = recipe_sections(method, model_cfg, train_cfg)
+        sections["data"] = data or {}
+        if not self.config.exists() or not self.started:
+            self.stats.unlink(missing_ok=True)
+            save_json(self.config, **sections)
+            return False
+        saved = load_json(self.config)
+        changed = []
+        if saved.get("method", method) != method:
+            raise ConfigError(f"{self.path}: this run trains method {saved.get('method')!r}, not "
+                              f"{method!r}; use a new --out")
+        for section, new in (("model", sections["model"]), ("train", sections["train"])):
+            old = saved.get(section, {})
+            changed += [k for k, v in new.items() if k not in RESUMABLE_KEYS and old.get(k) != v]
+        if changed:
+            raise ConfigError(f"{self.path}: this run was started with different settings "
+                              f"({', '.join(changed)}); resume with the same options or use a new --out")
+        old_data = saved.get("data", {})
+        moved = [k for k, v in sections["data"].items() if k in old_data and old_data[k] != v]
+        if moved:
+            raise ConfigError(f"{self.path}: this run was trained on different data ({', '.join(moved)} "
+                              "changed: manifest rows or file sizes/times); resume with the same data "
+                              "or use a new --out")
+        save_json(self.config, **sections)
+        return True
+
+
+def _global_batch(batch_size: int, strategy) -> int:
+    return int(batch_size) * strategy.num_replicas_in_sync
+
+
+def fit(run: RunDirectory, *, build: Callable[[], "keras.Model"], datasets: Callable, epochs: int,
+        seed: int, batch_size: int, strategy=None, verbose: int | None = None,
+        monitor: str = "val_loss", steps_per_epoch: int | None = None,
+        lr: float | None = None) -> dict:
+    """Train (or resume) a compiled model with checkpoints in ``run``.
+
+    Args:
+        run: the run directory (after :meth:`RunDirectory.start`).
+        build: returns a fresh compiled model; called inside the strategy scope.
+        datasets: ``datasets(global_batch) -> (train_ds, val_ds or None)``.
+        epochs: the last epoch to reach.
+        seed: seeds weights (``keras.utils.set_random_seed(seed + first epoch)``).
+        batch_size: per replica; the global batch is batch_size x replicas.
+        strategy: a ``tf.distribute`` strategy; default :func:`make_strategy`.
+        verbose: Keras verbosity; default a bar on a terminal, else a line per epoch.
+        monitor: the logged value the best model minimises (falls back to ``loss``
+            without validation data).
+        lr: on resume, the learning rate to continue with (the saved optimizer's otherwise).
+
+    Returns:
+        ``{"replicas", "global_batch", "initial_epoch", "seconds"}``.
+    """
+    import keras
+
+    from irpath.train.callbacks import BestAndLastCheckpoint
+    from irpath.train.strategy import describe, make_strategy
+
+    strategy = strategy or make_strategy()
+    global_batch = _global_batch(batch_size, strategy)
+    run.checkpoints.mkdir(parents=True, exist_ok=True)
+    state = run.state()
+    initial_epoch = int(state.get("epoch", 0))
+    if initial_epoch > 0 and not run.last.exists():
+        raise ConfigError(f"{run.last}: missing, but {run.checkpoints / 'state.json'} says "
+                          f"{initial_epoch} epoch(s) finished; restore the file or use a new --out")
+    keras.utils.set_random_seed(seed + initial_epoch)
+    with strategy.scope():
+        if initial_epoch > 0:
+            import irpath.train.optimizers  # noqa: F401  registers the optimizer of the checkpoint
+            from irpath.inference.loading import load_keras_model
+
+            model = load_keras_model(run.last, compile=True)
+            if lr is not None and model.optimizer is not None:
+                model.optimizer.learning_rate = lr
+            log(f"resuming {run.path} from epoch {initial_epoch} (best {state.get('monitor', monitor)} "
+                f"{state.get('best_value', float('nan')):.5f} at epoch {state.get('best_epoch')})")
+        else:
+            model = build()
+    log(f"training on {describe(strategy)}: global batch {global_batch}, "
+        f"{model.count_params():,} parameters, epochs {initial_epoch + 1}..{epochs}")
+    train_ds, val_ds = datasets(global_batch)
+    callbacks = [
+        BestAndLastCheckpoint(run.checkpoints, run.best, monitor=monitor, state=state),
+        keras.callbacks.CSVLogger(str(run.history), append=initial_epoch > 0),
+        keras.callbacks.TensorBoard(log_dir=str(run.logs), write_graph=False),
+    ]
+    t0 = time.time()
+    if initial_epoch < epochs:
+        if verbose is None:
+            verbose = 1 if sys.stdout.isatty() else 2
+        model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch,
+                  callbacks=callbacks, verbose=verbose, shuffle=False, steps_per_epoch=steps_per_epoch)
+    diverged = callbacks[0].diverged_epoch
+    if diverged is not None:
+        kept = run.state().get("epoch", 0)
+        what = (f"kept the last finite checkpoint (epoch {kept}) and {run.best.name}" if kept
+                else "no checkpoint exists yet")
+        raise TrainingDivergedError(f"{run.path}: the training loss became non-finite (NaN/Inf) in "
+                                    f"epoch {diverged}; {what}. Re-run with a lower --lr and the "
+                                    "same --out to resume")
+    return {"replicas": strategy.num_replicas_in_sync, "global_batch": global_batch,
+            "initial_epoch": initial_epoch, "seconds": time.time() - t0}
+
+
+def finish(run: RunDirectory, method, *, fit_info: dict | None = None, export: bool = True) -> dict:
+    """Take the inference model out of ``best.keras``, save it, export it, plot the history.
+
+    Args:
+        run: the run directory.
+        method: the :class:`~irpath.methods.base.Method` that trained it.
+        fit_info: what :func:`fit` returned, for the summary.
+        export: also write ``saved_model/``.
+
+    Returns:
+        The summary, also written to ``train_summary.json``.
+    """
+    from irpath.inference.export import export_model
+    from irpath.inference.loading import load_keras_model
+    from irpath.train.callbacks import atomic_save
+    from irpath.viz.plots import plot_history
+
+    if not run.best.exists():
+        raise ConfigError(f"{run.best}: no best model was saved (did any epoch finish?)")
+    best = load_keras_model(run.best)
+    atomic_save(method.inference_model(best), run.inference)
+    if export:
+        export_model(run.path, run.saved_model, overwrite=True, quiet=True)
+    history = read_history(run.history)
+    if history:
+        plot_history(history, run.path / "history.png")
+    state = run.state()
+    fit_info = fit_info or {}
+    summary = {"run_dir": str(run.path), "method": method.name, "epochs": state.get("epoch"),
+               "best_epoch": state.get("best_epoch"), "monitor": state.get("monitor"),
+               "best_value": state.get("best_value"),
+               "replicas": fit_info.get("replicas"), "global_batch": fit_info.get("global_batch"),
+               "seconds_this_session": round(fit_info.get("seconds", 0.0), 1),
+               "segmenter": str(run.inference), "saved_model": str(run.saved_model) if export else None}
+    if state.get("monitor") == "val_loss":
+        summary["best_val_loss"] = state.get("best_value")
+    run.summary.write_text(json.dumps(summary, indent=2) + "\n")
+    log(f"best epoch {summary['best_epoch']} ({summary['monitor']} {summary['best_value']:.5f}); "
+        f"inference model saved to {run.inference}")
+    return summary
+
+
+def read_history(path) -> dict[str, list[float]]:
+    """The CSVLogger file as ``{metric: [values per epoch]}`` ({} if absent); the
+    ``epoch`` index column is left out, values are in epoch order."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    lines = [ln.split(",") for ln in path.read_text().strip().splitlines()]
+    if len(lines) < 2:
+        return {}
+    cols = lines[0]
+    return {c: [float(row[i]) for row in lines[1:] if len(row) == len(cols)]
+            for i, c in enumerate(cols) if c != "epoch"}

@@ -1,0 +1,39 @@
+"""The shipped recipe file equals the code's defaults, and ``train --config FILE`` starts from a recipe."""
+
+import json
+from pathlib import Path
+
+from irpath.cli.main import main
+from irpath.config import read_recipe
+from irpath.methods.compsegnet.config import CompSegNetConfig, CompSegNetTrainConfig
+
+RECIPE = Path(__file__).resolve().parents[2] / "models" / "compsegnet" / "config.json"
+
+
+def test_shipped_recipe_equals_code_defaults():
+    name, model, train = read_recipe(RECIPE)
+    assert name == "compsegnet"
+    assert model == CompSegNetConfig() and train == CompSegNetTrainConfig()
+
+
+def test_train_starts_from_a_recipe_file_and_flags_override_it(tiny_tma, tmp_path, capsys):
+    recipe = json.loads(RECIPE.read_text())
+    recipe["model"].update(filters=4, depth=1, alpha=0.05, threshold=0.3)
+    recipe["train"].update(epochs=5, batch_size=4, lr=0.01)
+    f = tmp_path / "recipe.json"
+    f.write_text(json.dumps(recipe))
+    run = tmp_path / "run"
+    assert main(["train", "compsegnet", "--config", str(f), "--epochs", "1", "--train-manifest",
+                 str(tiny_tma["train"]), "--val-manifest", str(tiny_tma["val"]), "--out", str(run)]) == 0
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["model"]["filters"] == 4 and saved["model"]["depth"] == 1      # from the file
+    assert saved["model"]["alpha"] == 0.05 and saved["model"]["threshold"] == 0.3  # no flag for threshold
+    assert saved["train"]["epochs"] == 1 and saved["train"]["lr"] == 0.01       # flag beats file
+
+
+def test_recipe_of_another_method_is_refused(tmp_path, capsys):
+    f = tmp_path / "r.json"
+    f.write_text(json.dumps({"method": "other", "model": {}}))
+    assert main(["train", "compsegnet", "--config", str(f), "--train-manifest", "a.csv",
+                 "--val-manifest", "b.csv", "--out", str(tmp_path / "run")]) == 2
+    assert "not 'compsegnet'" in capsys.readouterr().err
