@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from irpath.errors import MissingFileError, UnsupportedFormatError
+from irpath.errors import DataFileError, MissingFileError, UnsupportedFormatError
 from irpath.io.cube import Cube
 from irpath.io.manifest import Manifest, ManifestRow, read_manifest
 from irpath.io.masks import read_mask
@@ -62,6 +62,33 @@ def read_cube(path, *, mmap: bool = False, dataset: str | None = None,
         raise MissingFileError(f"{path}: no such file")
     if path.is_dir():
         raise UnsupportedFormatError(f"{path}: is a directory, not a cube file")
+    _check_readable(path)
+    try:
+        return _read(path, mmap=mmap, dataset=dataset, axis_key=axis_key)
+    except EOFError:
+        raise DataFileError(f"{path}: empty or truncated file") from None
+    except OSError as exc:
+        where = exc.filename or path
+        raise DataFileError(f"{where}: cannot read ({exc.strerror or exc})") from None
+
+
+def _check_readable(path: Path) -> None:
+    """Open the file (and an ENVI header's data files) once, so a permission problem is
+    reported as such instead of surfacing inside a third-party reader."""
+    files = [path]
+    if path.suffix.lower() in ENVI_SUFFIXES:
+        files += [f for f in (path.with_suffix(s) for s in ENVI_DATA_SUFFIXES if s) if f.is_file()]
+    for f in files:
+        try:
+            with open(f, "rb") as fh:
+                fh.read(1)
+        except OSError as exc:
+            raise DataFileError(f"{f}: cannot read ({exc.strerror or exc})") from None
+    if path.stat().st_size == 0:
+        raise DataFileError(f"{path}: empty file (0 bytes)")
+
+
+def _read(path: Path, *, mmap: bool, dataset, axis_key) -> Cube:
     suffix = path.suffix.lower()
     if suffix in ENVI_SUFFIXES:
         from irpath.io.envi import read_envi

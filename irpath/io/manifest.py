@@ -9,6 +9,7 @@ and all problems are reported together in one :class:`ManifestError`.
 from __future__ import annotations
 
 import csv
+import os
 import dataclasses
 from pathlib import Path
 
@@ -47,6 +48,14 @@ class Manifest:
     @property
     def labels(self) -> list[int]:
         return [r.label for r in self.rows]
+
+
+def _absolute(p: Path) -> Path:
+    """``p`` resolved, or made absolute when resolving fails (a symlink loop)."""
+    try:
+        return p.resolve()
+    except (RuntimeError, OSError):
+        return Path(os.path.abspath(p))
 
 
 def _path_problem(p: Path) -> str | None:
@@ -129,7 +138,7 @@ def read_manifest(path, *, require_masks: bool = False, labels: dict[str, int] |
         if not image:
             problems.append(f"{where}: empty image path")
             continue
-        image_path = (base / image).resolve()
+        image_path = _absolute(base / image)
         ok = True
         why = _path_problem(image_path)
         if why:
@@ -143,7 +152,7 @@ def read_manifest(path, *, require_masks: bool = False, labels: dict[str, int] |
             seen[key] = lineno
         raw_label = rec.get("label", "")
         if labels is None:
-            label = (base / raw_label).resolve() if raw_label else None
+            label = _absolute(base / raw_label) if raw_label else None
             why = "is empty" if label is None else _path_problem(label)
             if why:
                 problems.append(f"{where}: label image {raw_label} {why}")
@@ -159,7 +168,7 @@ def read_manifest(path, *, require_masks: bool = False, labels: dict[str, int] |
         for col in OPTIONAL_COLUMNS:
             val = rec.get(col, "")
             if val:
-                p = (base / val).resolve()
+                p = _absolute(base / val)
                 why = _path_problem(p)
                 if why:
                     problems.append(f"{where}: {col} {val} {why}")

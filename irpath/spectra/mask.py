@@ -87,6 +87,10 @@ def tissue_mask(cube: np.ndarray, valid=None, *, rel_threshold: float = 0.1,
     return keep & (level >= rel_threshold * reference)
 
 
+#: Largest absolute spectral value accepted: squares and sums of such values stay finite in float32.
+MAX_ABS_VALUE = 1e15
+
+
 def check_spectra(cube: np.ndarray, valid=None, name: str = "") -> None:
     """Refuse cubes whose spectra cannot be trusted.
 
@@ -109,6 +113,15 @@ def check_spectra(cube: np.ndarray, valid=None, name: str = "") -> None:
     any_tissue = False
     for a, b in row_blocks(cube):
         block = np.asarray(cube[a:b])
+        with np.errstate(invalid="ignore"):
+            huge = (np.abs(block) > MAX_ABS_VALUE) & np.isfinite(block)
+        if huge.any():
+            r, c = np.argwhere(huge.any(axis=-1))[0]
+            raise InvalidValuesError(
+                f"{_where(name)}{int(huge.any(axis=-1).sum())} pixel(s) hold values beyond "
+                f"+/-{MAX_ABS_VALUE:g} (first at row {a + int(r)}, column {int(c)}: "
+                f"{float(block[r, c][huge[r, c]][0]):g}); float32 arithmetic on them overflows. "
+                "Are the units right?")
         nan = np.isnan(block)
         inf_px = np.isinf(block).any(axis=-1)
         mixed_px = nan.any(axis=-1) & ~nan.all(axis=-1)

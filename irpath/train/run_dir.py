@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -165,7 +166,13 @@ def fit(run: RunDirectory, *, build: Callable[[], "keras.Model"], datasets: Call
             import irpath.train.optimizers  # noqa: F401  registers the optimizer of the checkpoint
             from irpath.inference.loading import load_keras_model
 
-            model = load_keras_model(run.last, compile=True)
+            from irpath.inference.loading import ModelFileError
+
+            try:
+                model = load_keras_model(run.last, compile=True)
+            except ModelFileError as exc:
+                raise ModelFileError(f"{exc}. The checkpoint is damaged: delete {run.checkpoints} to "
+                                     f"restart this run from epoch 0, or use a new --out") from None
             if lr is not None and model.optimizer is not None:
                 model.optimizer.learning_rate = lr
             log(f"resuming {run.path} from epoch {initial_epoch} (best {state.get('monitor', monitor)} "
@@ -175,9 +182,13 @@ def fit(run: RunDirectory, *, build: Callable[[], "keras.Model"], datasets: Call
     log(f"training on {describe(strategy)}: global batch {global_batch}, "
         f"{model.count_params():,} parameters, epochs {initial_epoch + 1}..{epochs}")
     train_ds, val_ds = datasets(global_batch)
+    _truncate_history(run.history, initial_epoch)
+    # The history row is written before the checkpoint, so a kill between the two leaves a row
+    # the resumed run rewrites (after the truncation above), never a missing one.
+    checkpoint = BestAndLastCheckpoint(run.checkpoints, run.best, monitor=monitor, state=state)
     callbacks = [
-        BestAndLastCheckpoint(run.checkpoints, run.best, monitor=monitor, state=state),
         keras.callbacks.CSVLogger(str(run.history), append=initial_epoch > 0),
+        checkpoint,
         keras.callbacks.TensorBoard(log_dir=str(run.logs), write_graph=False),
     ]
     t0 = time.time()
@@ -186,7 +197,7 @@ def fit(run: RunDirectory, *, build: Callable[[], "keras.Model"], datasets: Call
             verbose = 1 if sys.stdout.isatty() else 2
         model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch,
                   callbacks=callbacks, verbose=verbose, shuffle=False, steps_per_epoch=steps_per_epoch)
-    diverged = callbacks[0].diverged_epoch
+    diverged = checkpoint.diverged_epoch
     if diverged is not None:
         kept = run.state().get("epoch", 0)
         what = (f"kept the last finite checkpoint (epoch {kept}) and {run.best.name}" if kept
@@ -238,6 +249,20 @@ def finish(run: RunDirectory, method, *, fit_info: dict | None = None, export: b
     log(f"best epoch {summary['best_epoch']} ({summary['monitor']} {summary['best_value']:.5f}); "
         f"inference model saved to {run.inference}")
     return summary
+
+
+def _truncate_history(path: Path, epochs: int) -> None:
+    """Keep the header and the rows of the first ``epochs`` epochs of a CSVLogger file."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines()
+    if not lines:
+        return
+    keep = [lines[0]] + [ln for ln in lines[1:] if ln.split(",")[0].isdigit() and int(ln.split(",")[0]) < epochs]
+    if len(keep) != len(lines):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("\n".join(keep) + "\n")
+        os.replace(tmp, path)
 
 
 def read_history(path) -> dict[str, list[float]]:

@@ -37,7 +37,7 @@ def evaluate(predictor, manifest, out_dir, *, threshold: float | None = None,
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    thr = predictor.config.threshold if threshold is None else float(threshold)
+    thr = predictor.method_obj.threshold(predictor.config, threshold)
     m = read_manifest(manifest, check_files=True)
     index = build_cache(m, out / "cache", target_axis=predictor.axis)
     (out / "maps").mkdir(exist_ok=True)
