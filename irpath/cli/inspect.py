@@ -66,13 +66,16 @@ def _scan(data: np.ndarray) -> tuple[int, float | None, float | None]:
 
 
 def _tissue_fraction(cube: Cube) -> float | None:
-    """Fraction of tissue pixels (amide I absorbance if the axis covers it); None for RGB."""
+    """Fraction of tissue pixels: amide I absorbance if the axis covers it; for RGB
+    images the non-background (not bright and grey) pixels, as the RGB methods see them."""
     from irpath.spectra import check_spectra, tissue_mask
     from irpath.spectra.axis import check_monotonic
     from irpath.spectra.mask import AMIDE_I_BAND
 
     if Path(cube.path).suffix.lower() in RGB_SUFFIXES:
-        return None
+        from irpath.data.prepare import prepare_image
+
+        return float(prepare_image(cube.path, "rgb").tissue.mean())
     check_spectra(cube.data, cube.valid, name=cube.path)
     axis = cube.wavenumbers
     if axis is not None:
@@ -121,7 +124,7 @@ def format_summary(s: dict) -> str:
     h, w, c = s["shape"]
     axis = "none" if s["axis"] is None else (
         f"{s['axis']['first']:g} .. {s['axis']['last']:g} cm^-1, {s['axis']['points']} points")
-    tissue = "n/a (RGB)" if s["tissue_fraction"] is None else f"{100 * s['tissue_fraction']:.1f} %"
+    tissue = "n/a" if s["tissue_fraction"] is None else f"{100 * s['tissue_fraction']:.1f} %"
     values = "no finite values" if s["min"] is None else f"{s['min']:g} .. {s['max']:g}"
     lines = [s["path"]]
     if "label" in s:

@@ -83,3 +83,16 @@ def test_stops_at_first_bad_path_after_good_ones(tmp_path, known_cube, capsys):
     captured = capsys.readouterr()
     assert "4 x 5 x 3" in captured.out
     assert captured.err.strip() == f"irpath: error: {tmp_path / 'missing.npy'}: no such file"
+
+
+def test_rgb_tissue_fraction_is_the_non_background(tmp_path, capsys):
+    """A white tile with a 10 x 20 purple block: 200 of 40 x 40 pixels are tissue."""
+    from PIL import Image
+
+    img = np.full((40, 40, 3), 245, np.uint8)
+    img[5:15, 10:30] = (150, 60, 160)
+    Image.fromarray(img).save(tmp_path / "tile.png")
+    assert main(["inspect", "--json", str(tmp_path / "tile.png")]) == 0
+    (summary,) = json.loads(capsys.readouterr().out)
+    assert summary["shape"] == [40, 40, 3]
+    assert summary["tissue_fraction"] == pytest.approx(200 / 1600, abs=0.01)
