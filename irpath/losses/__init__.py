@@ -1,5 +1,12 @@
-"""Losses; each registered serialisable under package "irpath"."""
+"""Losses; each registered serialisable under package "irpath".
 
+Importing this package registers every loss, so saved models that use them load.
+"""
+
+from irpath.losses.multiloss import PriorWeightedSegLoss
+from irpath.losses.perceptual import PerceptualLoss
 from irpath.losses.weak_label import ComparativeLoss, comparative_loss
+from irpath.losses.weighted_ce import NucleiLoss, WeightedCrossEntropy
 
-__all__ = ["ComparativeLoss", "comparative_loss"]
+__all__ = ["ComparativeLoss", "comparative_loss", "NucleiLoss", "PerceptualLoss", "PriorWeightedSegLoss",
+           "WeightedCrossEntropy"]

@@ -1,0 +1,1 @@
+"""Simple supervised baselines that each method is compared with on the same data."""

@@ -1,0 +1,92 @@
+import numpy as np
+import pytest
+import scipy.io
+
+from irpath.errors import DatasetNotFoundError, InvalidValuesError, MissingFileError
+from irpath.methods.nuclei.labels import (CLASSES, decode_label, encode_inst_type, encode_label,
+                                          instance_types, read_nuclei_label, write_nuclei_label)
+
+
+def _inst_type():
+    inst = np.zeros((6, 8), np.int32)
+    inst[0:3, 0:3] = 7
+    inst[3:6, 0:4] = 2
+    inst[1:5, 5:8] = 9
+    types = np.zeros_like(inst)
+    types[inst == 7] = 4
+    types[inst == 2] = 2
+    types[inst == 9] = 5
+    types[1, 5] = 2  # a stray pixel: the majority (5) must win
+    return inst, types
+
+
+def test_decode_uses_id_mod_3():
+    label = np.array([[0, 3, 4], [5, 5, 0]])
+    instances, classes = decode_label(label)
+    assert instances.dtype == np.int32
+    np.testing.assert_array_equal(instances, label)
+    assert classes == {3: 0, 4: 1, 5: 2}
+    assert [CLASSES[c] for c in (3 % 3, 4 % 3, 5 % 3)] == ["tumour", "lymphocyte", "stroma"]
+
+
+def test_encode_round_trips_partition_and_classes():
+    inst, _ = _inst_type()
+    label = encode_label(inst, {7: "tumour", 2: 1, 9: "stroma"})
+    _, classes = decode_label(label)
+    assert sorted(classes.values()) == [0, 1, 2]
+    for old, cls in ((7, 0), (2, 1), (9, 2)):
+        ids = np.unique(label[inst == old])
+        assert ids.size == 1 and ids[0] % 3 == cls and ids[0] > 0
+    assert np.array_equal(label == 0, inst == 0)
+    assert len(np.unique(label)) == 4  # ids stay distinct
+
+
+def test_encode_drops_none_and_requires_every_class():
+    inst, _ = _inst_type()
+    label = encode_label(inst, {7: None, 2: 1, 9: 2})
+    assert not label[inst == 7].any()
+    with pytest.raises(InvalidValuesError, match="9"):
+        encode_label(inst, {7: 0, 2: 1})
+    with pytest.raises(InvalidValuesError):
+        encode_label(inst, {7: "mitosis", 2: 1, 9: 2})
+
+
+def test_inst_type_majority_and_mapping():
+    inst, types = _inst_type()
+    assert instance_types(inst, types) == {2: 2, 7: 4, 9: 5}
+    label = encode_inst_type(inst, types, {2: "lymphocyte", 4: "tumour", 5: "stroma"})
+    assert np.all(label[inst == 7] % 3 == 0) and np.all(label[inst == 2] % 3 == 1)
+    assert np.all(label[inst == 9] % 3 == 2)
+    with pytest.raises(InvalidValuesError, match="x.mat.*5"):
+        encode_inst_type(inst, types, {2: 1, 4: 0}, source="x.mat")
+
+
+def test_read_both_formats(tmp_path):
+    inst, types = _inst_type()
+    cmap = {2: "lymphocyte", 4: "tumour", 5: "stroma"}
+    expected = encode_inst_type(inst, types, cmap)
+    scipy.io.savemat(tmp_path / "a.mat", {"inst_map": inst, "type_map": types, "inst_type": [[1]]})
+    np.savez(tmp_path / "a.npz", inst_map=inst, type_map=types)
+    np.save(tmp_path / "a.npy", np.stack([inst, types], -1))
+    for name in ("a.mat", "a.npz", "a.npy"):
+        np.testing.assert_array_equal(read_nuclei_label(tmp_path / name, cmap), expected)
+    with pytest.raises(InvalidValuesError, match="class mapping"):
+        read_nuclei_label(tmp_path / "a.npz")
+    np.savez(tmp_path / "b.npz", inst_map=inst)
+    with pytest.raises(DatasetNotFoundError, match="b.npz.*type_map"):
+        read_nuclei_label(tmp_path / "b.npz", cmap)
+    with pytest.raises(MissingFileError, match="nope.png"):
+        read_nuclei_label(tmp_path / "nope.png")
+
+
+def test_label_image_round_trip_16_bit_and_npy(tmp_path):
+    label = np.zeros((5, 5), np.int32)
+    label[1:3, 1:3] = 300  # > 255: needs 16 bits
+    label[3:5, 3:5] = 4
+    path = write_nuclei_label(tmp_path / "l.png", label)
+    assert path.suffix == ".png"
+    np.testing.assert_array_equal(read_nuclei_label(path), label)
+    label[0, 0] = 70001
+    path = write_nuclei_label(tmp_path / "m.png", label)
+    assert path.suffix == ".npy"
+    np.testing.assert_array_equal(read_nuclei_label(path), label)
