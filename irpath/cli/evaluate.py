@@ -36,6 +36,8 @@ def add_parser(sub):
     add_method_argument(p)
     p.add_argument("--model", required=True, metavar="MODEL", help="run directory, .keras file or SavedModel")
     p.add_argument("--out", required=True, metavar="EVAL_DIR", help="output directory (created)")
+    p.add_argument("--tile-limit", type=int, default=None, metavar="PIXELS",
+                   help="predict images with more pixels tile by tile (default 2048 x 2048)")
     seen: set[str] = set()
     for name in method_names():
         group = p.add_argument_group(f"{name} options")

@@ -12,8 +12,8 @@ pixels everywhere.
   bright, low-saturation pixels, and an optional Reinhard stain normalisation
   maps its colour statistics onto a reference.
 
-With ``lazy=True`` nothing is loaded: ``data`` is None and ``source`` is an
-(H, W, C_in) array-like whose slices are prepared on demand (tile by tile), for
+With ``lazy=True`` (IR) nothing is loaded: ``data`` is None, ``source`` is the
+memory-mapped raw cube and ``tile_prepare`` prepares one tile of it at a time, for
 images larger than memory (:mod:`irpath.inference.tiling`).
 """
 
@@ -34,7 +34,10 @@ class PreparedImage:
     Attributes:
         path: the file it came from.
         data: (H, W, C_in) float32 model input, or None when ``lazy``.
-        source: (H, W, C_in) array-like returning prepared float32 slices (always set).
+        source: (H, W, C) array-like to read tiles from: ``data``, or the raw
+            memory-mapped cube when ``lazy``.
+        tile_prepare: None, or ``(raw tile, (y0, y1, x0, x1)) -> (h, w, C_in)`` float32
+            that prepares a tile of ``source`` (see :func:`irpath.inference.tiling.predict_tiled`).
         tissue: (H, W) bool: tissue (IR) or non-background (RGB) pixels.
         display: (H, W) float32 grey image (IR: the amide I band) or (H, W, 3) in [0, 1].
     """
@@ -42,52 +45,13 @@ class PreparedImage:
     path: Path
     data: np.ndarray | None
     source: object
+    tile_prepare: object
     tissue: np.ndarray
     display: np.ndarray
 
     @property
     def shape(self) -> tuple[int, int]:
         return tuple(self.tissue.shape)
-
-
-class PreparedSource:
-    """A lazily prepared view of a raw IR cube: slicing returns float32 data on the
-    model's axis with NaN and invalid pixels set to 0.
-
-    Args:
-        raw: (H, W, C) raw array-like (e.g. a memmap).
-        wavenumbers: (C,) its axis, or None when it is already on ``target``.
-        target: (T,) the model's axis.
-        valid: (H, W) bool valid pixels.
-        name: the file, for messages.
-    """
-
-    def __init__(self, raw, wavenumbers, target, valid, name: str = ""):
-        self.raw, self.wavenumbers, self.target = raw, wavenumbers, np.asarray(target, np.float64)
-        self.valid, self.name = valid, name
-        self.shape = tuple(raw.shape[:2]) + (self.target.size,)
-        self.ndim = 3
-        self.dtype = np.dtype(np.float32)
-
-    def __getitem__(self, key):
-        from irpath.spectra.axis import to_target_axis
-
-        ys, xs = key[0], key[1]
-        block = to_target_axis(np.asarray(self.raw[ys, xs]), self.wavenumbers, self.target, name=self.name)
-        block = np.nan_to_num(np.array(block, dtype=np.float32), copy=False, nan=0.0)
-        block[~self.valid[ys, xs]] = 0.0
-        return block
-
-
-class ArraySource:
-    """An in-memory array with the same slicing interface as :class:`PreparedSource`."""
-
-    def __init__(self, data: np.ndarray):
-        self.data = data
-        self.shape, self.ndim, self.dtype = data.shape, data.ndim, data.dtype
-
-    def __getitem__(self, key):
-        return self.data[key[0], key[1]]
 
 
 def _prepare_ir(path, axis, tissue_file, lazy: bool) -> PreparedImage:
@@ -104,7 +68,9 @@ def _prepare_ir(path, axis, tissue_file, lazy: bool) -> PreparedImage:
 
         cube = read_cube(path, mmap=True)
         check_spectra(cube.data, cube.valid, name=str(path))
-        source = PreparedSource(cube.data, cube.wavenumbers, target, cube.valid, str(path))
+        from irpath.inference.tiling import ir_tile_preparer
+
+        tile_prepare = ir_tile_preparer(cube.wavenumbers, target, cube.valid, name=str(path))
         wn = cube.wavenumbers if cube.wavenumbers is not None else target
         covers = wn.min() <= AMIDE_I_BAND[0] and wn.max() >= AMIDE_I_BAND[1]
         if tissue_file is not None:
@@ -114,11 +80,11 @@ def _prepare_ir(path, axis, tissue_file, lazy: bool) -> PreparedImage:
         else:
             tissue = tissue_mask(cube.data, cube.valid, axis=wn if covers else None)
         display = amide_image(cube.data, wn)
-        return PreparedImage(Path(path), None, source, tissue, display)
+        return PreparedImage(Path(path), None, cube.data, tile_prepare, tissue, display)
     data, valid, tissue = prepare_spot(path, target, tissue_file)
     data = np.nan_to_num(np.array(data, dtype=np.float32), copy=False, nan=0.0)
     data[~valid] = 0.0
-    return PreparedImage(Path(path), data, ArraySource(data), tissue, amide_image(data, target))
+    return PreparedImage(Path(path), data, data, None, tissue, amide_image(data, target))
 
 
 def _prepare_rgb(path, in_channels: int, stain, tissue_file) -> PreparedImage:
@@ -144,7 +110,7 @@ def _prepare_rgb(path, in_channels: int, stain, tissue_file) -> PreparedImage:
         data = data.mean(axis=-1, keepdims=True)
     elif in_channels != 3:
         raise ShapeError(f"{path}: the model takes {in_channels} channels; RGB images give 3")
-    return PreparedImage(Path(path), data, ArraySource(data), tissue, rgb01)
+    return PreparedImage(Path(path), data, data, None, tissue, rgb01)
 
 
 def prepare_image(path, modality: str, *, axis=None, in_channels: int | None = None,

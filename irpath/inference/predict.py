@@ -29,7 +29,8 @@ from irpath.inference.loading import Predictor
 
 #: Images with more pixels than this are predicted tile by tile (2048 x 2048).
 DEFAULT_TILE_LIMIT = 2048 * 2048
-DEFAULT_TILE = 512
+#: 224 x 224 tiles keep a 450-channel CompSegNet under 2 GB RSS (benchmarks/tiled_predict.py).
+DEFAULT_TILE = 224
 DEFAULT_OVERLAP = 32
 
 
@@ -83,7 +84,9 @@ def predict_maps(predictor: Predictor, prepared, *, out_file=None, tile_limit: i
     else:
         from irpath.inference.tiling import predict_tiled
 
-        maps = predict_tiled(prepared.source, fn, out_file, tile=tile, overlap=overlap, progress=progress)
+        maps = predict_tiled(prepared.source, fn, out_file, tile=tile, overlap=overlap,
+                             align=predictor.method_obj.tile_align(predictor.config),
+                             prepare=prepared.tile_prepare, progress=progress)
     bad = ~np.isfinite(maps)
     if bad.any():
         r, c = np.argwhere(bad.any(axis=-1))[0]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from irpath.errors import DataFileError, MissingFileError, UnsupportedFormatError
+from irpath.errors import DataFileError, IrpathError, MissingFileError, UnsupportedFormatError
 from irpath.io.cube import Cube
 from irpath.io.manifest import Manifest, ManifestRow, read_manifest
 from irpath.io.masks import read_mask
@@ -25,7 +25,7 @@ ENVI_DATA_SUFFIXES = (".dat", ".img", ".raw", ".bsq", ".bil", ".bip", "")
 HDF5_SUFFIXES = (".h5", ".hdf5", ".he5", ".hdf")
 NUMPY_SUFFIXES = (".npy", ".npz")
 MAT_SUFFIXES = (".mat",)
-RGB_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+RGB_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 CUBE_SUFFIXES = ENVI_SUFFIXES + HDF5_SUFFIXES + NUMPY_SUFFIXES + MAT_SUFFIXES + RGB_SUFFIXES
 
 __all__ = ["Cube", "Manifest", "ManifestRow", "read_cube", "read_manifest", "read_mask",
@@ -65,6 +65,8 @@ def read_cube(path, *, mmap: bool = False, dataset: str | None = None,
     _check_readable(path)
     try:
         return _read(path, mmap=mmap, dataset=dataset, axis_key=axis_key)
+    except IrpathError:
+        raise
     except EOFError:
         raise DataFileError(f"{path}: empty or truncated file") from None
     except OSError as exc:

@@ -46,13 +46,31 @@ class Cube:
         return f"Cube({self.path!r}, shape={self.shape}, dtype={self.data.dtype}, axis={axis})"
 
 
+def release_pages(source) -> None:
+    """Unmap the pages a read-only ``np.memmap`` has touched; anything else is left alone.
+
+    The pages stay in the OS page cache, so reading them again is cheap; without
+    this, every block read stays in the process's RSS until the map is closed, and
+    one scan of a 7 GB mosaic costs 7 GB of RSS.
+    """
+    mm = getattr(source, "_mmap", None)
+    if getattr(source, "mode", None) == "r" and hasattr(mm, "madvise") and not mm.closed:
+        import mmap
+        mm.madvise(mmap.MADV_DONTNEED)
+
+
 def row_blocks(data: np.ndarray):
-    """Yield ``(start, stop)`` row ranges so each block of ``data`` is ~64 MiB."""
+    """Yield ``(start, stop)`` row ranges so each block of ``data`` is ~64 MiB.
+
+    When ``data`` is a read-only memory map, the pages of each block are released
+    once the caller asks for the next one, so a scan's memory is bounded by the block.
+    """
     h = data.shape[0]
     row_bytes = max(1, int(np.prod(data.shape[1:])) * data.dtype.itemsize)
     step = max(1, _BLOCK_BYTES // row_bytes)
     for start in range(0, h, step):
         yield start, min(h, start + step)
+        release_pages(data)
 
 
 def validity_mask(data: np.ndarray, ignore_value: float | None = None) -> np.ndarray:

@@ -90,6 +90,16 @@ class Method:
         return model
 
     # -- inference ---------------------------------------------------------------------
+    def output_names(self, cfg) -> tuple[str, ...]:
+        """Names of the K output channels of the inference model built from ``cfg``
+        (recorded as ``maps`` in an export's ``irpath.json``); default :attr:`map_names`."""
+        return tuple(self.map_names)
+
+    def tile_align(self, cfg) -> int:
+        """Tiles start on multiples of this (a U-Net's 2**depth, so tiles see the whole
+        image's pooling grid)."""
+        return 1
+
     def axis(self, cfg) -> np.ndarray | None:
         """(C,) wavenumbers inputs are resampled onto (IR), or None (RGB)."""
         return np.asarray(cfg.axis) if self.modality == "ir" else None

@@ -96,6 +96,9 @@ class CompSegNet(Method):
 
         return model if model.name == SEGMENTER_NAME else extract_segmenter(model)
 
+    def tile_align(self, cfg) -> int:
+        return cfg.multiple
+
     def postprocess(self, maps, prepared, cfg, *, threshold=None) -> dict:
         from irpath.metrics import tumour_fraction
 
@@ -122,7 +125,8 @@ class CompSegNet(Method):
 
         if not getattr(args, "manifest", None):
             raise ConfigError("evaluate compsegnet needs --manifest CSV (the labelled test spots)")
-        return evaluate(predictor, args.manifest, out_dir, threshold=getattr(args, "threshold", None))
+        return evaluate(predictor, args.manifest, out_dir, threshold=getattr(args, "threshold", None),
+                        tile_limit=getattr(args, "tile_limit", None))
 
     def brief(self, report: dict) -> dict:
         return {k: report.get(k) for k in ("auc", "dice_mean", "dice_std", "threshold", "n_spots")}

@@ -14,11 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from irpath.errors import InvalidValuesError
 
 
 def evaluate(predictor, manifest, out_dir, *, threshold: float | None = None,
-             overlays: bool = True) -> dict:
+             overlays: bool = True, tile_limit: int | None = None) -> dict:
     """Evaluate a CompSegNet segmenter on a manifest and write report.json, roc.png, overlays.
 
     Args:
@@ -26,11 +25,16 @@ def evaluate(predictor, manifest, out_dir, *, threshold: float | None = None,
         manifest: a manifest CSV path (``mask`` column used for Dice).
         out_dir: the evaluation directory (created).
         threshold: activation threshold; default the model's (0.35).
+        overlays: write one overlay PNG per spot.
+        tile_limit: spots with more pixels are predicted tile by tile
+            (default :data:`irpath.inference.predict.DEFAULT_TILE_LIMIT`).
 
     Returns:
         The report dict: auc, dice_mean, dice_std, threshold, spots[...].
     """
     from irpath.data import build_cache
+    from irpath.data.prepare import PreparedImage
+    from irpath.inference.predict import DEFAULT_TILE_LIMIT, predict_maps
     from irpath.io import read_manifest
     from irpath.metrics import dice, roc_auc, roc_curve, tumour_fraction
     from irpath.viz.plots import amide_image, plot_overlay, plot_roc
@@ -46,12 +50,11 @@ def evaluate(predictor, manifest, out_dir, *, threshold: float | None = None,
     spots = []
     for i, entry in enumerate(index.entries):
         cube, tissue, mask = index.load(i)
-        amap = predictor.predict(cube[None])[0, ..., 0]
         image = Path(m.rows[i].image)
-        if not np.isfinite(amap).all():
-            raise InvalidValuesError(f"{image}: the model's map holds non-finite values; are the "
-                                     "input values in range?")
         tissue = tissue.astype(bool)
+        spot = PreparedImage(image, cube, cube, None, tissue, None)
+        amap = predict_maps(predictor, spot, tile_limit=tile_limit or DEFAULT_TILE_LIMIT,
+                            progress=False)[..., 0]  # refuses non-finite maps
         frac = tumour_fraction(amap, tissue, thr)
         label = int(entry.label)
         stem = f"{i:03d}_{image.with_suffix('').name}"
