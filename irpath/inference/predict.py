@@ -73,13 +73,14 @@ def predict_maps(predictor: Predictor, prepared, *, out_file=None, tile_limit: i
     Raises:
         InvalidValuesError: the maps hold NaN or Inf (never written as results).
     """
-    fn = predictor.predict
+    h, w = prepared.shape
+    whole = prepared.data is not None and h * w <= tile_limit
+    fn = predictor.predict if whole or predictor.predict_tiles is None else predictor.predict_tiles
     if tta:
         from irpath.inference.tta import dihedral_tta
 
-        fn = dihedral_tta(predictor.predict)
-    h, w = prepared.shape
-    if prepared.data is not None and h * w <= tile_limit:
+        fn = dihedral_tta(fn)
+    if whole:
         maps = fn(prepared.data[None])[0]
     else:
         from irpath.inference.tiling import predict_tiled
