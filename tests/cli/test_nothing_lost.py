@@ -110,19 +110,27 @@ def test_zero_byte_npy(tiny_run, tmp_path, capsys):
     one_error_line(capsys, "empty.npy")
 
 
-def test_unreadable_file(tmp_path, capsys, monkeypatch):
-    """As root cannot be denied a read, simulate the EACCES the reader would get."""
-    cube = tmp_path / "locked.npy"
-    np.save(cube, np.ones((4, 4, 450), np.float32))
+@pytest.mark.parametrize("kind", ["npy", "envi_data", "envi_header"])
+def test_unreadable_file(kind, tiny_tma, tmp_path, capsys, monkeypatch):
+    """As root cannot be denied a read, simulate the EACCES the reader would get (0.1 printed
+    a PermissionError traceback, or spectral's "'BsqFile' object has no attribute 'fid'")."""
+    if kind == "npy":
+        arg = denied = tmp_path / "locked.npy"
+        np.save(arg, np.ones((4, 4, 450), np.float32))
+    else:
+        for f in Path(tiny_tma["test"]).parent.glob("spot_000.*"):
+            shutil.copy(f, tmp_path / f.name.replace("spot_000", "locked"))
+        arg = tmp_path / "locked.hdr"
+        denied = arg if kind == "envi_header" else tmp_path / "locked.img"
     real_open = builtins.open
 
     def deny(file, *args, **kwargs):
-        if str(file) == str(cube):
+        if str(file) == str(denied):
             raise PermissionError(errno.EACCES, "Permission denied", str(file))
         return real_open(file, *args, **kwargs)
     monkeypatch.setattr(builtins, "open", deny)
-    assert main(["inspect", str(cube)]) == 2
-    one_error_line(capsys, "locked.npy: cannot read (Permission denied)")
+    assert main(["inspect", str(arg)]) == 2
+    one_error_line(capsys, f"{denied.name}: cannot read (Permission denied)")
 
 
 @pytest.mark.parametrize("command", ["train", "evaluate", "predict", "export"])
@@ -322,3 +330,11 @@ def test_manifest_problems_are_found_up_front_on_one_line(tiny_tma, tmp_path, ca
     assert main(train_argv({"train": m, "val": tiny_tma["val"]}, out, "--epochs", "1")) == 2
     line = one_error_line(capsys, "empty.npy")                   # found before any caching
     assert not (out / "config.json").exists() and not (out / "cache").exists()
+
+
+def test_a_manifest_error_is_one_line_even_with_a_newline_in_a_field(tmp_path, capsys):
+    m = tmp_path / "m.csv"
+    m.write_text('image,label\n"two\nlines.hdr",1\n')
+    assert main(["inspect", str(m)]) == 2
+    line = one_error_line(capsys, "m.csv")
+    assert "two lines.hdr" in line
