@@ -38,7 +38,7 @@ def add_parser(sub):
     p.add_argument("--out", required=True, metavar="EVAL_DIR", help="output directory (created)")
     p.add_argument("--tile-limit", type=int, default=None, metavar="PIXELS",
                    help="predict images with more pixels tile by tile (default 2048 x 2048)")
-    seen: set[str] = set()
+    seen: dict = {}
     for name in method_names():
         group = p.add_argument_group(f"{name} options")
         get_method(name).add_evaluate_arguments(_SharedGroup(group, seen))
@@ -46,17 +46,23 @@ def add_parser(sub):
 
 
 class _SharedGroup:
-    """An argument group that skips flags another method already added (same name,
-    same meaning: methods give them ``default=None`` and apply their own defaults)."""
+    """An argument group that shares flags another method already added (same name,
+    same meaning: methods give them ``default=None`` and apply their own defaults);
+    the shared flag's help then lists every method's use of it."""
 
-    def __init__(self, group, seen: set):
+    def __init__(self, group, seen: dict):
         self.group, self.seen = group, seen
 
     def add_argument(self, *flags, **kwargs):
-        if any(f in self.seen for f in flags):
-            return None
-        self.seen.update(flags)
-        return self.group.add_argument(*flags, **kwargs)
+        for f in flags:
+            if f in self.seen:
+                action = self.seen[f]
+                if kwargs.get("help") and kwargs["help"] not in (action.help or ""):
+                    action.help = f"{action.help}; {kwargs['help']}" if action.help else kwargs["help"]
+                return action
+        action = self.group.add_argument(*flags, **kwargs)
+        self.seen.update(dict.fromkeys(flags, action))
+        return action
 
 
 def run(args) -> int:
