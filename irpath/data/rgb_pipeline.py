@@ -105,7 +105,8 @@ def make_rgb_dataset(images, labels, *, crop: int, batch_size: int, seed: int,
         images: list of (H_i, W_i, C) float arrays (e.g. :func:`irpath.data.rgb.to_float`).
         labels: list (one per image) of tuples of (H_i, W_i) maps, the same
             number per image, e.g. ``(class_map,)`` or ``(target, weight_map)``.
-        crop: side of the square crops.
+        crop: side of the square crops, or ``(h, w)`` for rectangular ones (e.g.
+            whole images of one size; non-square windows get half turns only).
         batch_size: N.
         seed: seeds order, crops and augmentation.
         augment: joint augmentation; when it has geometry, a larger context
@@ -122,9 +123,10 @@ def make_rgb_dataset(images, labels, *, crop: int, batch_size: int, seed: int,
 
     Returns:
         Dataset of ``(images (N, crop, crop, C) float32, tuple of label batches
-        (N, crop, crop))`` with each label map's dtype.
+        (N, crop, crop))`` with each label map's dtype ((N, h, w, ...) for ``(h, w)``).
     """
-    if int(crop) < 1 or int(batch_size) < 1:
+    ch, cw = (int(crop), int(crop)) if np.isscalar(crop) else (int(crop[0]), int(crop[1]))
+    if min(ch, cw) < 1 or int(batch_size) < 1:
         raise ConfigError(f"crop and batch_size must be >= 1, got {crop}, {batch_size}")
     if steps_per_epoch is not None and int(steps_per_epoch) < 1:
         raise ConfigError(f"steps_per_epoch must be >= 1, got {steps_per_epoch}")
@@ -134,9 +136,11 @@ def make_rgb_dataset(images, labels, *, crop: int, batch_size: int, seed: int,
         per_epoch = int(steps_per_epoch) * int(batch_size)
     else:
         per_epoch = math.ceil(n / batch_size) * batch_size if repeat else n
-    crop = int(crop)
-    window = context_size(crop, augment)
-    lo = (window - crop) // 2
+    if ch == cw or augment is None or not (augment.has_affine or augment.elastic_alpha > 0):
+        window = (context_size(ch, augment), context_size(cw, augment))
+    else:  # a rotated rectangle needs the context of its longer side along both axes
+        window = (context_size(max(ch, cw), augment),) * 2
+    lo, lo_w = (window[0] - ch) // 2, (window[1] - cw) // 2
 
     flat_images = tf.constant(flat_images)
     flat_labels = tuple(tf.constant(f) for f in flat_labels)
@@ -161,8 +165,8 @@ def make_rgb_dataset(images, labels, *, crop: int, batch_size: int, seed: int,
         image, maps = random_crop(image, maps, window, seeds[0], pad_mode)
         if augment is not None:
             image, maps = joint_augment(image, maps, seeds[1], augment)
-            image = image[lo:lo + crop, lo:lo + crop]
-            maps = tuple(m[lo:lo + crop, lo:lo + crop] for m in maps)
+            image = image[lo:lo + ch, lo_w:lo_w + cw]
+            maps = tuple(m[lo:lo + ch, lo_w:lo_w + cw] for m in maps)
         return image, maps
 
     start = int(epoch) * per_epoch

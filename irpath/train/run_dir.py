@@ -106,6 +106,7 @@ class RunDirectory:
             raise ConfigError(f"{self.path}: this run trains method {saved.get('method')!r}, not "
                               f"{method!r}; use a new --out")
         for section, new in (("model", sections["model"]), ("train", sections["train"])):
+            new = json.loads(json.dumps(new))  # as saved: tuples become lists
             old = saved.get(section, {})
             changed += [k for k, v in new.items() if k not in RESUMABLE_KEYS and old.get(k) != v]
         if changed:

@@ -1,0 +1,179 @@
+"""VGG16-FCN (Abdulhamid): cancer / stroma / background segmentation of H&E images.
+
+The pieces live where the house layout puts them: the network in
+:mod:`irpath.models.vgg_fcn`, the losses in :mod:`irpath.losses.fcn`, the
+colour-coded labels in :mod:`irpath.io.colour_labels`; :mod:`.data`,
+:mod:`.train` and :mod:`.evaluate` are the glue. Class order everywhere:
+0 cancer, 1 stroma, 2 background.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import numpy as np
+
+from irpath.io.colour_labels import CLASS_NAMES
+from irpath.methods.base import Method
+from irpath.methods.fcn.config import DECODERS, LOSSES, FcnConfig, FcnTrainConfig
+
+TRAIN_HELP = """\
+Train the VGG16 fully convolutional network of Abdulhamid ("Semantic
+segmentation with histological image data: cancer cell vs. stroma"): VGG16
+layers up to --cut (default block3_conv2, the final model of Fig. 6, features at
+1/4 resolution; block2_conv2 is Experiments 1-3), then the decoder of the chosen
+figure (3x3 convolutions and 2x2 stride-2 transposed convolutions, ReLU after
+each) ending in a 3-class softmax: cancer, stroma, background. Any image size
+works (inputs are padded to a multiple of 4 and cropped back).
+
+Data (--train-manifest / --val-manifest, each either):
+  a manifest CSV with the columns image,label (paths relative to the CSV), or
+  a folder holding images/ and labels/ (pairs matched by file stem).
+Labels are colour-coded images: red = cancer, green = stroma, black =
+background; each pixel takes the nearest of the three colours (JPEG labels
+decode), and a colour far from all three is an error naming the file.
+
+Defaults are the paper's (Sec. 4.2, 6.1): Adam, lr 1e-4 decayed by 0.96 per
+epoch, batch 4, softmax cross-entropy, whole images (the paper's are 1128 x
+720; whole-image training needs one size, else pass --crop N to train on
+random N x N crops), random mirroring about the x and the y axis, 10 epochs
+(the paper: 5-10). Options the paper proposes but did not use: --tv-weight
+(total-variation smoothing of the probability maps, Sec. 6.2) and --noise-std
+(Gaussian noise on the images, Sec. 4.2). --loss l1l2 uses l1*L1 + l2*L2
+between the one-hot label and the probabilities (Sec. 4.3). --vgg-weights
+starts the encoder from a local VGG16 .weights.h5 file (saved by
+keras.applications.VGG16(weights=None).save_weights; nothing is downloaded).
+
+The epoch with the lowest validation loss is kept (RUN_DIR/segmenter.keras,
+RUN_DIR/saved_model). Re-running with the same --out resumes (raise --epochs to
+train longer). --config models/fcn/config.json starts from the recipe file;
+flags given on the command line override it.
+"""
+
+
+class VggFcn(Method):
+    name = "fcn"
+    modality = "rgb"
+    summary = "VGG16-FCN cancer / stroma / background segmentation of H&E images (Abdulhamid)"
+    description = TRAIN_HELP
+    config_class = FcnConfig
+    train_config_class = FcnTrainConfig
+    map_names = CLASS_NAMES
+
+    # -- command line ------------------------------------------------------------------
+    def add_train_arguments(self, p: argparse.ArgumentParser) -> None:
+        d, t = FcnConfig, FcnTrainConfig  # class defaults: no config is built for --help
+        p.add_argument("--train-manifest", required=True, metavar="CSV|DIR",
+                       help="training images: an image,label manifest or an images/ + labels/ folder")
+        p.add_argument("--val-manifest", required=True, metavar="CSV|DIR",
+                       help="validation images (selects the best epoch), same layouts")
+        p.add_argument("--epochs", type=int, default=t.epochs, help=f"epochs (default {t.epochs})")
+        p.add_argument("--batch-size", type=int, default=t.batch_size,
+                       help=f"images (or crops) per batch and replica (default {t.batch_size})")
+        p.add_argument("--lr", type=float, default=t.lr, help=f"Adam learning rate (default {t.lr:g})")
+        p.add_argument("--decay", type=float, default=t.decay,
+                       help=f"learning-rate decay factor per epoch (default {t.decay})")
+        p.add_argument("--loss", choices=LOSSES, default=t.loss,
+                       help=f"softmax cross-entropy or l1*L1 + l2*L2 (default {t.loss})")
+        p.add_argument("--l1", type=float, default=t.l1, help=f"λ1 of --loss l1l2 (default {t.l1})")
+        p.add_argument("--l2", type=float, default=t.l2, help=f"λ2 of --loss l1l2 (default {t.l2})")
+        p.add_argument("--tv-weight", type=float, default=t.tv_weight,
+                       help=f"weight of the total-variation smoothing term (default {t.tv_weight})")
+        p.add_argument("--crop", type=int, default=t.crop, metavar="N",
+                       help="train on random N x N crops (default: whole images, as the paper)")
+        p.add_argument("--no-mirror", action="store_true",
+                       help="no random mirroring about the x and y axes")
+        p.add_argument("--noise-std", type=float, default=t.noise_std,
+                       help="std of Gaussian noise added to training images, grey levels 0..255 "
+                            f"(default {t.noise_std}: none)")
+        p.add_argument("--vgg-weights", metavar="PATH", default=t.vgg_weights,
+                       help="a local VGG16 .weights.h5 to start the encoder from (default: random)")
+        p.add_argument("--seed", type=int, default=t.seed, help="weights, order, crops, flips, noise "
+                                                                "(default 0)")
+        p.add_argument("--cut", default=d.cut, metavar="LAYER",
+                       help=f"last VGG16 layer of the encoder (default {d.cut}; block2_conv2 for "
+                            "Experiments 1-3)")
+        p.add_argument("--decoder", default=d.decoder, metavar="|".join(DECODERS) + "|LAYERS",
+                       help="decoder of Fig. 6 (final) or Figs. 3-5 (exp1-3), or custom LAYERS such "
+                            "as up:2:16,conv:3:16 (default: final for stride-4 cuts, exp3 for "
+                            "stride-2 cuts)")
+        p.add_argument("--decoder-filters", type=int, nargs="+", default=d.decoder_filters,
+                       metavar="F", help="filters per decoder layer (default: the figure's)")
+        p.add_argument("--freeze-encoder", action="store_true", help="keep the VGG16 layers fixed")
+
+    _MODEL_FLAGS = ("cut", "decoder", "decoder_filters", "freeze_encoder")
+    _TRAIN_FLAGS = ("epochs", "batch_size", "lr", "decay", "loss", "l1", "l2", "tv_weight", "crop",
+                    "noise_std", "vgg_weights", "seed")
+
+    def configs_from_args(self, args):
+        base_m = getattr(args, "base_model_config", None) or FcnConfig()
+        base_t = getattr(args, "base_train_config", None) or FcnTrainConfig()
+        model = dataclasses.replace(base_m, **{k: getattr(args, k) for k in self._MODEL_FLAGS})
+        train = dataclasses.replace(base_t, mirror=not args.no_mirror,
+                                    **{k: getattr(args, k) for k in self._TRAIN_FLAGS})
+        return model, train
+
+    def args_from_configs(self, model_cfg, train_cfg) -> dict:
+        out = super().args_from_configs(model_cfg, train_cfg)
+        out["no_mirror"] = not out.pop("mirror", True)
+        return out
+
+    def data_from_args(self, args) -> dict:
+        return {"train": args.train_manifest, "val": args.val_manifest}
+
+    def train(self, data, out_dir, model_cfg, train_cfg, *, strategy=None, verbose=None) -> dict:
+        from irpath.methods.fcn.train import train
+
+        return train(data["train"], data["val"], out_dir, model_cfg, train_cfg, strategy=strategy,
+                     verbose=verbose)
+
+    # -- inference ---------------------------------------------------------------------
+    def output_names(self, cfg) -> tuple[str, ...]:
+        return tuple(CLASS_NAMES)
+
+    def postprocess(self, maps, prepared, cfg, *, threshold=None) -> dict:
+        """``classes``: the (H, W) int32 argmax class map; the fraction of each class."""
+        from irpath.methods.fcn.evaluate import class_map
+
+        classes = class_map(maps)
+        counts = np.bincount(classes.ravel(), minlength=len(CLASS_NAMES)) / max(classes.size, 1)
+        return {"arrays": {"classes": classes},
+                "summary": {f"{n}_fraction": float(c) for n, c in zip(CLASS_NAMES, counts)}}
+
+    def plot_prediction(self, prepared, maps, result, path, *, title="", threshold=None) -> None:
+        """``path``: image, prediction and overlay; ``<stem>_classes.png``: the colour-coded
+        classes (red cancer, green stroma, black background), one pixel per pixel."""
+        from pathlib import Path
+
+        from irpath.io.colour_labels import write_colour_labels
+        from irpath.methods.fcn.evaluate import class_map, plot_classes
+
+        classes = result.get("arrays", {}).get("classes")
+        classes = class_map(maps) if classes is None else classes
+        path = Path(path)
+        write_colour_labels(path.with_name(f"{path.stem}_classes.png"), classes)
+        plot_classes(prepared.display, classes, path, title=title)
+
+    def add_evaluate_arguments(self, group) -> None:
+        group.add_argument("--manifest", metavar="CSV|DIR", default=None,
+                           help="fcn: image,label manifest or images/ + labels/ folder")
+
+    def evaluate(self, predictor, args, out_dir) -> dict:
+        from irpath.errors import ConfigError
+        from irpath.methods.fcn.evaluate import evaluate
+
+        data = getattr(args, "manifest", None) or getattr(args, "data", None)
+        if not data:
+            raise ConfigError("evaluate fcn needs --manifest CSV|DIR (labelled images: an image,label "
+                              "manifest or an images/ + labels/ folder)")
+        return evaluate(predictor, data, out_dir)
+
+    def brief(self, report: dict) -> dict:
+        out = {k: report.get(k) for k in ("n_images", "pixel_accuracy", "mean_iou", "mean_dice",
+                                          "mean_cross_entropy")}
+        out.update({f"iou_{n}": report.get("iou", {}).get(n) for n in CLASS_NAMES})
+        return out
+
+
+METHOD = VggFcn()
