@@ -18,6 +18,7 @@ from irpath.errors import ConfigError
 
 REGISTRY: dict[str, object] = {
     "compsegnet": "irpath.methods.compsegnet:METHOD",
+    "multiloss": "irpath.methods.multiloss:METHOD",
     "fcn": "irpath.methods.fcn:METHOD",
 }
 

@@ -99,3 +99,19 @@ def test_compile_args_per_mode():
         multiloss_compile_args("both")
     with pytest.raises(ValueError):
         multiloss_compile_args("joint", lam=1.5)
+
+
+def test_prior_as_weight_hand_values():
+    # target stays S; weights 1 + S·f = [[1.5, 1], [2, 1]]
+    weighted = [-1.5 * math.log(0.8), -math.log(0.7), -2 * math.log(0.6), -math.log(0.9)]
+    got = prior_weighted_seg_loss(S[None, ..., None], y_pred(), prior_use="weight")
+    np.testing.assert_allclose(np.asarray(got), [np.mean(weighted)], rtol=1e-6)
+    plain = prior_weighted_seg_loss(S[None], y_pred(with_prior=False), prior_use="weight")
+    np.testing.assert_allclose(np.asarray(plain), [np.mean(LS_PLAIN)], rtol=1e-6)
+    loss = PriorWeightedSegLoss(prior_use="weight")
+    assert PriorWeightedSegLoss.from_config(loss.get_config()).prior_use == "weight"
+    assert float(loss(S[None, ..., None], y_pred())) == pytest.approx(np.mean(weighted), rel=1e-6)
+    args = multiloss_compile_args("joint", prior_use="weight")
+    assert args["loss"]["segmentation"].prior_use == "weight"
+    with pytest.raises(ValueError, match="prior_use"):
+        PriorWeightedSegLoss(prior_use="mask")
