@@ -8,6 +8,9 @@
 ``.npy`` ``.npz``             numpy, never unpickled
 ``.mat``                      MATLAB (scipy; v7.3 files go through HDF5)
 ``.png`` ``.jpg`` ``.tif``    RGB tiles (C = 3)
+``.seq`` ``.dat`` (+``.bsp``)  Agilent FT-IR image (``agilent_format``)
+``.dmt`` ``.dms`` ``.dmd``    Agilent FT-IR mosaic (``agilent_format``)
+``.0`` ``.1`` ... ``.opus``   Bruker OPUS (``brukeropus``)
 ============================  =====================================
 """
 
@@ -26,7 +29,10 @@ HDF5_SUFFIXES = (".h5", ".hdf5", ".he5", ".hdf")
 NUMPY_SUFFIXES = (".npy", ".npz")
 MAT_SUFFIXES = (".mat",)
 RGB_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
-CUBE_SUFFIXES = ENVI_SUFFIXES + HDF5_SUFFIXES + NUMPY_SUFFIXES + MAT_SUFFIXES + RGB_SUFFIXES
+AGILENT_SUFFIXES = (".seq", ".dmt", ".dms", ".dmd")
+OPUS_SUFFIXES = (".opus", ".0")
+CUBE_SUFFIXES = (ENVI_SUFFIXES + HDF5_SUFFIXES + NUMPY_SUFFIXES + MAT_SUFFIXES + RGB_SUFFIXES
+                 + AGILENT_SUFFIXES + OPUS_SUFFIXES)
 
 __all__ = ["Cube", "Manifest", "ManifestRow", "read_cube", "read_manifest", "read_mask",
            "CUBE_SUFFIXES"]
@@ -110,11 +116,22 @@ def _read(path: Path, *, mmap: bool, dataset, axis_key) -> Cube:
     if suffix in RGB_SUFFIXES:
         from irpath.io.rgb import read_rgb
         return read_rgb(path)
+    if suffix in AGILENT_SUFFIXES:
+        from irpath.io.agilent import read_agilent
+        return read_agilent(path, mmap=mmap)
+    from irpath.io.bruker import is_opus_suffix
+    if is_opus_suffix(suffix):
+        from irpath.io.bruker import read_opus
+        return read_opus(path)
     if suffix in ENVI_DATA_SUFFIXES:
         hdr = _envi_header_for(path)
         if hdr is not None:
             from irpath.io.envi import read_envi
             return read_envi(hdr, mmap=mmap)
+        from irpath.io.agilent import is_agilent_dat
+        if is_agilent_dat(path):
+            from irpath.io.agilent import read_agilent
+            return read_agilent(path)
     raise UnsupportedFormatError(
         f"{path}: unsupported file type {suffix or '(no extension)'!r}; expected one of "
         + " ".join(CUBE_SUFFIXES))

@@ -20,7 +20,7 @@ SEGMENTER_NAME = "segmenter"
 def segmenter_kwargs(cfg: CompSegNetConfig) -> dict:
     """The one place a config becomes :func:`build_segmenter` keyword arguments."""
     return dict(in_channels=cfg.in_channels, filters=cfg.filters, depth=cfg.depth,
-                norm=cfg.norm, map_bias=cfg.map_bias)
+                norm=cfg.norm, map_bias=cfg.map_bias, preprocess=cfg.preprocess, axis=cfg.axis)
 
 
 def pooling_kwargs(cfg: CompSegNetConfig) -> dict:
@@ -28,7 +28,8 @@ def pooling_kwargs(cfg: CompSegNetConfig) -> dict:
 
 
 def build_segmenter(mean, std, *, in_channels: int = 450, filters: int = 64, depth: int = 4,
-                    norm: str = "none", map_bias: float = 0.0) -> keras.Model:
+                    norm: str = "none", map_bias: float = 0.0, preprocess=None,
+                    axis=None) -> keras.Model:
     """The U-Net segmenter: (N, H, W, C) raw cube -> (N, H, W, 1) activation map in [0, 1].
 
     Any H and W work: the cube is zero-padded to a multiple of 2**depth and the
@@ -40,9 +41,18 @@ def build_segmenter(mean, std, *, in_channels: int = 450, filters: int = 64, dep
         in_channels: C.
         filters, depth, norm: U-Net size (paper: 64, 4, none).
         map_bias: initial logit of every pixel of the map.
+        preprocess: spectral preprocessing steps (a ``PreprocessSpec`` dict; None/{} =
+            none), run as fixed layers before the standardisation; ``mean``/``std``
+            must then be statistics of preprocessed spectra.
+        axis: (C,) wavenumbers, needed for the amide I min-max.
     """
+    from irpath.layers.spectral_preprocess import preprocessing_layers
+
     cube = keras.Input(shape=(None, None, in_channels), name="cube")
-    x = SpectralStandardise(mean, std, name="standardise")(cube)
+    x = cube
+    for layer in preprocessing_layers(preprocess, axis):
+        x = layer(x)
+    x = SpectralStandardise(mean, std, name="standardise")(x)
     x = PadToMultiple(2**depth, name="pad")(x)
     x = unet_features(x, filters=filters, depth=depth, activation="softplus", norm=norm)
     amap = activation_map_head(x, bias=map_bias)

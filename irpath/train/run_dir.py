@@ -105,9 +105,9 @@ class RunDirectory:
         if saved.get("method", method) != method:
             raise ConfigError(f"{self.path}: this run trains method {saved.get('method')!r}, not "
                               f"{method!r}; use a new --out")
-        for section, new in (("model", sections["model"]), ("train", sections["train"])):
+        for section, new, cfg in (("model", sections["model"], model_cfg), ("train", sections["train"], train_cfg)):
             new = json.loads(json.dumps(new))  # as saved: tuples become lists
-            old = saved.get(section, {})
+            old = {**_defaults(cfg), **saved.get(section, {})}  # fields added since: their defaults
             changed += [k for k, v in new.items() if k not in RESUMABLE_KEYS and old.get(k) != v]
         if changed:
             raise ConfigError(f"{self.path}: this run was started with different settings "
@@ -120,6 +120,14 @@ class RunDirectory:
                               "or use a new --out")
         save_json(self.config, **sections)
         return True
+
+
+def _defaults(cfg) -> dict:
+    """The JSON form of ``cfg``'s class defaults ({} when a field has no default)."""
+    try:
+        return json.loads(json.dumps(dataclasses.asdict(type(cfg)())))
+    except TypeError:
+        return {}
 
 
 def _global_batch(batch_size: int, strategy) -> int:

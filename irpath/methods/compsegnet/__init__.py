@@ -65,6 +65,14 @@ class CompSegNet(Method):
                        help=f"normalisation after each convolution (default {d.norm}; 'none' is the "
                             "original U-Net, which tends to collapse, see models/compsegnet/README.md)")
         p.add_argument("--no-augment", action="store_true", help="no random flips / 90° rotations")
+        g = p.add_argument_group("spectral preprocessing (inside the model; default none)")
+        g.add_argument("--vector-norm", action="store_true", help="unit L2 norm per spectrum")
+        g.add_argument("--sg-deriv", type=int, choices=(0, 1, 2), default=0,
+                       help="Savitzky-Golay derivative order (0 = off)")
+        g.add_argument("--sg-window", type=int, default=9, help="Savitzky-Golay window, odd (default 9)")
+        g.add_argument("--sg-order", type=int, default=2, help="Savitzky-Golay polynomial order (default 2)")
+        g.add_argument("--minmax", choices=("none", "amide", "spectrum"), default="none",
+                       help="min-max scaling over the amide I band or the whole spectrum")
 
     def configs_from_args(self, args):
         base_m = getattr(args, "base_model_config", None) or CompSegNetConfig()
@@ -72,7 +80,10 @@ class CompSegNet(Method):
         import dataclasses
 
         model = dataclasses.replace(base_m, filters=args.filters, depth=args.depth, alpha=args.alpha,
-                                    beta=args.beta, gamma=args.gamma, norm=args.norm)
+                                    beta=args.beta, gamma=args.gamma, norm=args.norm,
+                                    preprocess=dict(vector_norm=args.vector_norm, sg_deriv=args.sg_deriv,
+                                                    sg_window=args.sg_window, sg_order=args.sg_order,
+                                                    minmax=args.minmax))
         train = dataclasses.replace(base_t, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                                     seed=args.seed, augment=not args.no_augment)
         return model, train
@@ -80,6 +91,9 @@ class CompSegNet(Method):
     def args_from_configs(self, model_cfg, train_cfg) -> dict:
         out = super().args_from_configs(model_cfg, train_cfg)
         out["no_augment"] = not out.pop("augment", True)
+        from irpath.spectra.preprocess import PreprocessSpec
+        import dataclasses
+        out.update(dataclasses.asdict(PreprocessSpec.from_value(out.pop("preprocess", {}))))
         return out
 
     def data_from_args(self, args) -> dict:

@@ -37,6 +37,10 @@ class CompSegNetConfig:
             un-normalised SoftPlus U-Net from collapsing, see
             models/compsegnet/README.md), "group", or "none" (the original U-Net).
         threshold: activation threshold for tumour (paper 0.35 = .35·255 / 255).
+        preprocess: spectral preprocessing run inside the model before the
+            standardisation, as a dict of :class:`irpath.spectra.preprocess.PreprocessSpec`
+            fields (vector_norm, sg_deriv, sg_window, sg_order, minmax); {} = none (paper).
+            Stored canonically: only non-default keys.
     """
 
     in_channels: int = 450
@@ -50,8 +54,12 @@ class CompSegNetConfig:
     map_prior: float | None = None
     norm: str = "batch"
     threshold: float = 0.35
+    preprocess: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
+        from irpath.spectra.preprocess import PreprocessSpec
+
+        object.__setattr__(self, "preprocess", PreprocessSpec.from_value(self.preprocess).to_dict())
         check(self.in_channels >= 1, f"in_channels must be >= 1, got {self.in_channels}")
         check(self.filters >= 1, f"filters must be >= 1, got {self.filters}")
         check(0 <= self.depth <= 6, f"depth must be in 0..6, got {self.depth}")

@@ -17,13 +17,19 @@ from irpath.train.run_dir import RunDirectory, finish, fit, log
 NAME = "compsegnet"
 
 
-def tissue_statistics(index) -> tuple[np.ndarray, np.ndarray]:
-    """(C,) mean and std over all tissue pixels of a cache, streamed spot by spot."""
+def tissue_statistics(index, preprocess=None, axis=None) -> tuple[np.ndarray, np.ndarray]:
+    """(C,) mean and std over all tissue pixels of a cache, streamed spot by spot, after
+    the model's spectral ``preprocess`` steps (the numpy twins of its layers)."""
     from irpath.spectra import channel_stats
+    from irpath.spectra.preprocess import PreprocessSpec, preprocess_spectra
+
+    spec = PreprocessSpec.from_value(preprocess)
 
     def spots():
         for i in range(len(index.entries)):
             cube, tissue, _ = index.load(i)
+            if not spec.is_identity:
+                cube = preprocess_spectra(cube, spec, axis).astype(np.float32)
             yield cube, tissue
     return channel_stats(spots())
 
@@ -70,7 +76,7 @@ def train(train_manifest, val_manifest, out_dir, model_cfg: CompSegNetConfig = C
 
         mean, std = load_stats(run.stats)
     else:
-        mean, std = tissue_statistics(train_idx)
+        mean, std = tissue_statistics(train_idx, model_cfg.preprocess, model_cfg.axis)
         np.savez(run.stats, mean=mean, std=std)
 
     def build():
