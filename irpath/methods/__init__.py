@@ -20,6 +20,7 @@ REGISTRY: dict[str, object] = {
     "compsegnet": "irpath.methods.compsegnet:METHOD",
     "multiloss": "irpath.methods.multiloss:METHOD",
     "fcn": "irpath.methods.fcn:METHOD",
+    "nuclei": "irpath.methods.nuclei:METHOD",
 }
 
 

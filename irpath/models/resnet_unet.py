@@ -63,12 +63,16 @@ def basic_block(x, filters: int, stride: int, name: str):
     return layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")([y, shortcut]))
 
 
-def build_resnet34_encoder(input_channels: int = 3, *, name: str = ENCODER_NAME) -> keras.Model:
+def build_resnet34_encoder(input_channels: int = 3, *, name: str = ENCODER_NAME,
+                           blocks=RESNET34_BLOCKS, filters=RESNET34_FILTERS) -> keras.Model:
     """The ResNet34 trunk (no pooling/fc head) returning five feature maps.
 
     Args:
         input_channels: channels of the (already normalised) input.
         name: model name (the U-Net finds its encoder by it).
+        blocks, filters: basic blocks and filters of the four stages; the defaults
+            are ResNet34's. Other values build a smaller trunk of the same layout,
+            for tests on a busy CPU only (the stem keeps ``filters[0]`` filters).
 
     Returns:
         A model (N, H, W, C) -> [stem (N, H/2, W/2, 64), stage1 (H/4, 64),
@@ -76,15 +80,17 @@ def build_resnet34_encoder(input_channels: int = 3, *, name: str = ENCODER_NAME)
         must be multiples of 32 for the decoder to line up.
     """
     inputs = keras.Input((None, None, input_channels), name=f"{name}_input")
-    x = _bn(_conv(inputs, 64, 7, 2, "conv1"), "bn1")
+    if len(blocks) != 4 or len(filters) != 4 or min(blocks) < 1 or min(filters) < 1:
+        raise ValueError(f"blocks and filters need 4 positive values, got {blocks}, {filters}")
+    x = _bn(_conv(inputs, int(filters[0]), 7, 2, "conv1"), "bn1")
     stem = x = layers.ReLU(name="conv1_relu")(x)
     x = layers.ZeroPadding2D(1, name="pool_pad")(x)  # after ReLU, so 0-padding == -inf padding
     x = layers.MaxPooling2D(3, strides=2, name="pool")(x)
     outputs = [stem]
-    for stage, (blocks, filters) in enumerate(zip(RESNET34_BLOCKS, RESNET34_FILTERS), start=1):
-        for block in range(blocks):
+    for stage, (n_blocks, n_filters) in enumerate(zip(blocks, filters), start=1):
+        for block in range(int(n_blocks)):
             stride = 2 if block == 0 and stage > 1 else 1
-            x = basic_block(x, filters, stride, f"layer{stage}_{block}")
+            x = basic_block(x, int(n_filters), stride, f"layer{stage}_{block}")
         outputs.append(x)
     return keras.Model(inputs, outputs, name=name)
 
@@ -100,7 +106,8 @@ def _decoder_conv(x, filters, dropout, name):
 
 def build_resnet34_unet(*, n_outputs: int = 5, encoder_weights=None,
                         decoder_filters=(256, 128, 64, 64), dropout: float = 0.1,
-                        input_channels: int = 3, name: str = "resnet34_unet") -> keras.Model:
+                        input_channels: int = 3, name: str = "resnet34_unet",
+                        encoder_blocks=RESNET34_BLOCKS, encoder_filters=RESNET34_FILTERS) -> keras.Model:
     """The prediction network: raw RGB in [0, 255] -> (N, H, W, n_outputs) softmax maps.
 
     ImageNet mean/std normalisation happens inside; inputs of any H, W are
@@ -114,6 +121,8 @@ def build_resnet34_unet(*, n_outputs: int = 5, encoder_weights=None,
         dropout: spatial dropout rate after each decoder conv (authors: 0.1).
         input_channels: image channels (3 for RGB; normalisation needs 3).
         name: model name.
+        encoder_blocks, encoder_filters: the trunk's stages (default ResNet34's; see
+            :func:`build_resnet34_encoder`).
     """
     if len(decoder_filters) != 4:
         raise ValueError(f"decoder_filters needs 4 values, got {decoder_filters}")
@@ -121,7 +130,7 @@ def build_resnet34_unet(*, n_outputs: int = 5, encoder_weights=None,
     x = layers.Normalization(mean=list(IMAGENET_MEAN), variance=[s * s for s in IMAGENET_STD],
                              name="imagenet_norm")(inputs)
     x = PadToMultiple(STRIDE, name="pad")(x)
-    encoder = build_resnet34_encoder(input_channels)
+    encoder = build_resnet34_encoder(input_channels, blocks=encoder_blocks, filters=encoder_filters)
     if encoder_weights is not None:
         _load_into(encoder, encoder_weights)
     stem, c2, c3, c4, x = encoder(x)

@@ -9,5 +9,199 @@ from the connected inner parts grown back by one pixel.
 
 * :mod:`~irpath.methods.nuclei.labels`: the id-mod-3 label image and instance + type maps;
 * :mod:`~irpath.methods.nuclei.targets`: 5-class targets with contours, the weight map;
-* :mod:`~irpath.methods.nuclei.postprocess`: maps → instances and their classes.
+* :mod:`~irpath.methods.nuclei.postprocess`: maps → instances and their classes;
+* :mod:`~irpath.methods.nuclei.config`, :mod:`.data`, :mod:`.train`, :mod:`.evaluate`,
+  :mod:`.plots`: the recipe and its glue to the core (run directory, predictor, CLI).
 """
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import numpy as np
+
+from irpath.methods.base import Method
+from irpath.methods.nuclei.config import CLASS_MAP_NAMES, NucleiConfig, NucleiTrainConfig
+
+TRAIN_HELP = """\
+Train the joint nuclei segmentation + classification network of Qu et al. (2019):
+a U-Net with a ResNet34 encoder predicts 5 maps (background; the inner parts of
+tumour, lymphocyte and stroma nuclei; the contours of all nuclei), trained with
+the pixel-weighted cross-entropy (eq. 1, weights w = 1 + 10 exp(-(d1+d2)^2/50),
+eq. 2) plus beta x a VGG16 perceptual loss on the contour map (eq. 3-4).
+Instances are the connected inner parts grown back by --radius px; a nucleus's
+class is the majority inner class.
+
+Data (--train, --val): folders with images/NAME.png|tif (RGB; grey images are
+read as 3 equal channels) and labels/NAME.png|tif|npy|npz|mat of the same stem
+(NAME_label.* works too). Labels are id-mod-3 images (0 background, each nucleus
+its own id, class = id % 3: 0 tumour, 1 lymphocyte, 2 stroma) or instance + type
+maps (inst_map/type_map in .mat/.npz, or (H, W, 2) .npy) with --class-map
+consep|pannuke|FILE.json|"1:tumour,2:lymphocyte,3:stroma".
+
+Paper defaults: 16 overlapping 250x250 patches per training image, random
+224x224 crops, augmentation (scale 0.75-1.5, flips, shear, elastic, rotation
++-90 deg), Adam lr 1e-4 with weight decay 1e-4 (AdamW), batch 8, beta 0.1,
+300 epochs. --vgg-weights FILE (a local VGG16 include_top=False weights file)
+enables the perceptual loss; without it the loss is disabled with a warning
+(weights are never downloaded). --encoder-weights FILE (.weights.h5 of the
+ResNet34 encoder, e.g. converted ImageNet weights) initialises the encoder.
+--stain-reference IMG applies Reinhard colour normalisation to that image's
+L*a*b* statistics; they are stored in the model config, so evaluate and predict
+normalise the same way. Re-running with the same --out resumes (raise --epochs
+to train longer). --config models/nuclei/config.json starts from the recipe.
+"""
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in str(text).replace(" ", "").split(",") if v]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if len(values) != 4:
+        raise argparse.ArgumentTypeError(f"expected 4 comma-separated integers, got {text!r}")
+    return values
+
+
+def stain_from_image(path) -> dict:
+    """Reinhard reference statistics (L*a*b* mean/std over non-background pixels) of an image."""
+    from irpath.data.rgb import ReinhardStats, background_mask, to_float
+    from irpath.io import read_cube
+
+    rgb01 = to_float(np.asarray(read_cube(path).data, np.float32), float_range=255.0)
+    background = background_mask(rgb01)
+    stats = ReinhardStats.from_image(rgb01, None if background.all() else ~background)
+    return {"mean": list(stats.mean), "std": list(stats.std)}
+
+
+class Nuclei(Method):
+    name = "nuclei"
+    modality = "rgb"
+    summary = "joint nuclei segmentation + tumour/lymphocyte/stroma classification (Qu et al. 2019)"
+    description = TRAIN_HELP
+    config_class = NucleiConfig
+    train_config_class = NucleiTrainConfig
+    map_names = ("background", "tumour", "lymphocyte", "stroma", "contour")
+
+    _MODEL_FLAGS = ("decoder_filters", "dropout", "encoder_blocks", "encoder_filters", "min_area", "radius")
+    _TRAIN_FLAGS = ("epochs", "batch_size", "lr", "weight_decay", "beta", "vgg_weights", "encoder_weights",
+                    "patch", "patches_per_image", "crop", "steps_per_epoch", "class_map", "seed")
+
+    def add_train_arguments(self, p: argparse.ArgumentParser) -> None:
+        d, t = NucleiConfig(), NucleiTrainConfig()
+        p.add_argument("--train", required=True, metavar="DIR", help="training folder (images/, labels/)")
+        p.add_argument("--val", required=True, metavar="DIR", help="validation folder (model selection)")
+        p.add_argument("--epochs", type=int, default=t.epochs, help=f"epochs (default {t.epochs})")
+        p.add_argument("--batch-size", type=int, default=t.batch_size,
+                       help=f"crops per batch and replica (default {t.batch_size})")
+        p.add_argument("--lr", type=float, default=t.lr, help=f"Adam learning rate (default {t.lr:g})")
+        p.add_argument("--weight-decay", type=float, default=t.weight_decay,
+                       help=f"decoupled weight decay, AdamW (default {t.weight_decay:g}; 0: plain Adam)")
+        p.add_argument("--beta", type=float, default=t.beta,
+                       help=f"weight of the perceptual loss, eq. 4 (default {t.beta})")
+        p.add_argument("--vgg-weights", metavar="FILE", default=None,
+                       help="local VGG16 (include_top=False) weights for the perceptual loss; "
+                            "without it that loss is disabled")
+        p.add_argument("--encoder-weights", metavar="FILE", default=None,
+                       help="ResNet34 encoder weights (.weights.h5) to start from")
+        p.add_argument("--crop", type=int, default=t.crop, help=f"training crop side (default {t.crop})")
+        p.add_argument("--patch", type=int, default=t.patch,
+                       help=f"side of the overlapping patches per image (default {t.patch})")
+        p.add_argument("--patches-per-image", type=int, default=t.patches_per_image,
+                       help=f"patches per training image, a square number (default {t.patches_per_image})")
+        p.add_argument("--steps-per-epoch", type=int, default=None,
+                       help="batches per epoch (default: one pass over the patches)")
+        p.add_argument("--stain-reference", metavar="IMG", default=None,
+                       help="Reinhard colour normalisation to this image's statistics (default: none)")
+        p.add_argument("--class-map", default=None, metavar="MAP",
+                       help=f"type -> class mapping for inst_map/type_map labels: {'|'.join(CLASS_MAP_NAMES)}"
+                            "|FILE.json|'1:tumour,2:lymphocyte,3:stroma'")
+        p.add_argument("--seed", type=int, default=t.seed, help="random seed (default 0)")
+        p.add_argument("--no-augment", action="store_true", help="random crops only, no augmentation")
+        p.add_argument("--decoder-filters", type=_int_list, default=d.decoder_filters, metavar="A,B,C,D",
+                       help="filters of the 4 decoder blocks (default 256,128,64,64)")
+        p.add_argument("--dropout", type=float, default=d.dropout,
+                       help=f"decoder spatial dropout (default {d.dropout})")
+        p.add_argument("--encoder-blocks", type=_int_list, default=d.encoder_blocks, metavar="A,B,C,D",
+                       help="blocks per encoder stage (default ResNet34's 3,4,6,3; smaller: tests only)")
+        p.add_argument("--encoder-filters", type=_int_list, default=d.encoder_filters, metavar="A,B,C,D",
+                       help="filters per encoder stage (default ResNet34's 64,128,256,512)")
+        p.add_argument("--min-area", type=int, default=d.min_area,
+                       help=f"smallest nucleus inner part kept, px (default {d.min_area})")
+        p.add_argument("--radius", type=float, default=d.radius,
+                       help=f"inner parts grow back by this many px (default {d.radius:g})")
+
+    def configs_from_args(self, args):
+        base_m = getattr(args, "base_model_config", None) or NucleiConfig()
+        base_t = getattr(args, "base_train_config", None) or NucleiTrainConfig()
+        stain = base_m.stain
+        if getattr(args, "stain_reference", None):
+            stain = stain_from_image(args.stain_reference)
+        model = dataclasses.replace(base_m, stain=stain, **{k: getattr(args, k) for k in self._MODEL_FLAGS})
+        train = dataclasses.replace(base_t, augment=not args.no_augment,
+                                    **{k: getattr(args, k) for k in self._TRAIN_FLAGS})
+        return model, train
+
+    def args_from_configs(self, model_cfg, train_cfg) -> dict:
+        out = super().args_from_configs(model_cfg, train_cfg)
+        out["no_augment"] = not out.pop("augment", True)
+        return out
+
+    def data_from_args(self, args) -> dict:
+        return {"train": args.train, "val": args.val}
+
+    def train(self, data, out_dir, model_cfg, train_cfg, *, strategy=None, verbose=None) -> dict:
+        from irpath.methods.nuclei.train import train
+
+        return train(data["train"], data["val"], out_dir, model_cfg, train_cfg, strategy=strategy,
+                     verbose=verbose)
+
+    def postprocess(self, maps, prepared, cfg, *, threshold=None) -> dict:
+        """Instances (``instances``, int32), the per-pixel class map (``classes``: 0
+        background, 1 tumour, 2 lymphocyte, 3 stroma; uint8) and the id-mod-3 label
+        (``label``, int32); per-class counts in the summary."""
+        from irpath.methods.nuclei.labels import encode_label
+        from irpath.methods.nuclei.postprocess import postprocess
+
+        inst, classes, class_map = postprocess(np.asarray(maps), min_area=cfg.min_area, radius=cfg.radius)
+        counts = np.bincount(np.fromiter(classes.values(), int, len(classes)), minlength=3)
+        summary = {"nuclei": len(classes)}
+        summary.update({name: int(n) for name, n in zip(self.map_names[1:4], counts)})
+        return {"arrays": {"instances": inst, "classes": class_map, "label": encode_label(inst, classes)},
+                "summary": summary, "classes": classes}
+
+    def plot_prediction(self, prepared, maps, result, path, *, title="", threshold=None) -> None:
+        from irpath.methods.nuclei.plots import plot_nuclei
+
+        s = result.get("summary", {})
+        plot_nuclei(prepared.display, result["arrays"]["instances"], result.get("classes", {}), path,
+                    title=f"{title.split(':')[0]}: {s.get('nuclei', 0)} nuclei")
+
+    def add_evaluate_arguments(self, group) -> None:
+        group.add_argument("--data", metavar="DIR", default=None,
+                           help="nuclei: a dataset folder (images/, labels/)")
+        group.add_argument("--class-map", default=None, metavar="MAP",
+                           help="nuclei: type -> class mapping for inst_map/type_map labels "
+                                f"({'|'.join(CLASS_MAP_NAMES)}|FILE.json|'1:tumour,...')")
+        group.add_argument("--tta", action="store_true", default=None,
+                           help="nuclei: average the maps over the 8 flips / 90° turns")
+
+    def evaluate(self, predictor, args, out_dir) -> dict:
+        from irpath.errors import ConfigError
+        from irpath.methods.nuclei.evaluate import evaluate
+
+        data = getattr(args, "data", None)
+        if not data:
+            raise ConfigError("evaluate nuclei needs --data DIR (a folder with images/ and labels/)")
+        return evaluate(predictor, data, out_dir, class_map=getattr(args, "class_map", None),
+                        tta=bool(getattr(args, "tta", None)))
+
+    def brief(self, report: dict) -> dict:
+        a = report.get("all", {})
+        out = {"n_images": report.get("n_images")}
+        out.update({k: a.get(k) for k in ("f1", "dice", "hausdorff", "aji", "pq", "accuracy")})
+        return out
+
+
+METHOD = Nuclei()

@@ -1,0 +1,183 @@
+"""Evaluation as in Qu et al. 2019, Sec. 3.1, for all nuclei and per class.
+
+Per image, with the core's pure-numpy metrics (:mod:`irpath.metrics`):
+
+* **object F1**: a segmented nucleus is a true positive when it covers more
+  than 50 % of a ground-truth nucleus's area (:func:`~irpath.metrics.object_f1`);
+* **object Dice** and **object Hausdorff** (GlaS definitions);
+* **AJI** and **PQ** (HoVer-Net's definitions);
+* **classification accuracy among true positives**: each TP pair (prediction,
+  the GT nucleus it covers by > 50 %) is counted in a 3 x 3 confusion matrix
+  (rows: GT class, columns: predicted class).
+
+Per class c, the same segmentation metrics compare the predicted nuclei of
+class c with the GT nuclei of class c (as the authors' ``test.py`` does), so
+misclassified nuclei lower the per-class scores. Image means are reported (the
+authors average per image); a class absent from both an image's GT and its
+prediction is left out of that class's mean (``n_images`` says how many
+counted). Accuracy is pooled over all TPs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from irpath.methods.nuclei.labels import CLASSES
+
+SEGMENTATION_KEYS = ("f1", "precision", "recall", "dice", "hausdorff", "aji", "pq")
+
+
+def segmentation_metrics(pred_inst, gt_inst) -> dict:
+    """F1 (+ precision, recall, counts), object Dice, Hausdorff, AJI, PQ of one image.
+
+    Args:
+        pred_inst, gt_inst: (H, W) integer instance maps (0 = background).
+    """
+    from irpath.metrics import aji, glas_object_dice, glas_object_hausdorff, object_f1, panoptic_quality
+
+    f1 = object_f1(pred_inst, gt_inst)
+    return {"f1": f1["f1"], "precision": f1["precision"], "recall": f1["recall"],
+            "tp": f1["tp"], "fp": f1["fp"], "fn": f1["fn"],
+            "dice": float(glas_object_dice(pred_inst, gt_inst)),
+            "hausdorff": float(glas_object_hausdorff(pred_inst, gt_inst)),
+            "aji": float(aji(pred_inst, gt_inst)), "pq": float(panoptic_quality(pred_inst, gt_inst)["pq"])}
+
+
+def tp_confusion(pred_inst, pred_classes: dict, gt_label) -> np.ndarray:
+    """(3, 3) counts of true-positive pairs by (GT class, predicted class).
+
+    A pair is a predicted nucleus covering more than 50 % of a GT nucleus (the
+    F1 rule); predictions are disjoint, so each GT nucleus has at most one.
+
+    Args:
+        pred_inst: (H, W) predicted instances.
+        pred_classes: ``{pred id: class index}``.
+        gt_label: (H, W) id-mod-3 label image.
+    """
+    from irpath.metrics import overlap
+
+    ov = overlap(pred_inst, gt_label)
+    covers = 2 * ov.inter > ov.gt_area[ov.pair_gt]
+    conf = np.zeros((3, 3), np.int64)
+    for g, p in zip(ov.pair_gt[covers], ov.pair_pred[covers]):
+        conf[int(ov.gt_ids[g]) % 3, pred_classes[int(ov.pred_ids[p])]] += 1
+    return conf
+
+
+def class_instances(inst, classes: dict, cls: int) -> np.ndarray:
+    """``inst`` with only the instances of class ``cls`` kept (others 0)."""
+    inst = np.asarray(inst)
+    keep = np.zeros(int(inst.max(initial=0)) + 1, bool)
+    for i, c in classes.items():
+        if c == cls:
+            keep[i] = True
+    return np.where(keep[inst], inst, 0)
+
+
+def image_metrics(pred_inst, pred_classes: dict, gt_label) -> dict:
+    """All metrics of one image: ``{"all": {...}, "tumour": {...}, ..., "confusion": 3x3}``.
+
+    A class entry is None when the class is absent from both GT and prediction.
+    """
+    from irpath.methods.nuclei.labels import decode_label
+
+    gt_inst, gt_classes = decode_label(gt_label)
+    out = {"all": segmentation_metrics(pred_inst, gt_inst)}
+    for c, name in enumerate(CLASSES):
+        p, g = class_instances(pred_inst, pred_classes, c), class_instances(gt_inst, gt_classes, c)
+        out[name] = segmentation_metrics(p, g) if (p.any() or g.any()) else None
+    conf = tp_confusion(pred_inst, pred_classes, gt_inst)
+    out["confusion"] = conf.tolist()
+    out["accuracy"] = float(np.trace(conf) / conf.sum()) if conf.sum() else None
+    return out
+
+
+def summarise(per_image: list[dict]) -> dict:
+    """Image means per class and the pooled classification accuracy."""
+    report = {}
+    for name in ("all",) + CLASSES:
+        rows = [r[name] for r in per_image if r.get(name) is not None]
+        entry = {k: (float(np.mean([r[k] for r in rows])) if rows else None) for k in SEGMENTATION_KEYS}
+        entry.update({k: int(sum(r[k] for r in rows)) for k in ("tp", "fp", "fn")})
+        entry["n_images"] = len(rows)
+        report[name] = entry
+    conf = np.sum([np.asarray(r["confusion"]) for r in per_image], axis=0) if per_image \
+        else np.zeros((3, 3), np.int64)
+    total = int(conf.sum())
+    report["all"]["accuracy"] = float(np.trace(conf) / total) if total else None
+    for c, name in enumerate(CLASSES):
+        n = int(conf[c].sum())
+        report[name]["accuracy"] = float(conf[c, c] / n) if n else None
+    report["confusion"] = {"rows": "ground truth", "columns": "prediction", "classes": list(CLASSES),
+                           "counts": conf.astype(int).tolist()}
+    return report
+
+
+def evaluate(predictor, data_dir, out_dir, *, class_map=None, tta: bool = False,
+             overlays: bool = True) -> dict:
+    """Evaluate a nuclei model on a dataset folder; write report.json, overlays and instances.
+
+    Images larger than the model's ``tile`` x ``tile`` are predicted through the
+    core's tiled predictor (tiles of ``tile`` px overlapping by ``overlap`` px).
+
+    Args:
+        predictor: from :func:`irpath.inference.loading.load_predictor`.
+        data_dir: dataset folder (``images/`` + ``labels/``).
+        out_dir: the evaluation directory (created).
+        class_map: ``--class-map`` spec for instance + type label files.
+        tta: average over the 8 flips / quarter turns.
+        overlays: write ``overlays/NAME.png``.
+
+    Returns:
+        The report dict: ``all``, ``tumour``, ``lymphocyte``, ``stroma`` (each with
+        f1, precision, recall, dice, hausdorff, aji, pq, accuracy, counts),
+        ``confusion`` and ``images`` (per image).
+    """
+    from irpath.inference.predict import predict_maps
+    from irpath.methods.nuclei.data import find_pairs, parse_class_map
+    from irpath.methods.nuclei.labels import encode_label, read_nuclei_label
+    from irpath.methods.nuclei.plots import plot_nuclei
+    from irpath.errors import ShapeError
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "instances").mkdir(exist_ok=True)
+    if overlays:
+        (out / "overlays").mkdir(exist_ok=True)
+    cfg, method = predictor.config, predictor.method_obj
+    mapping = parse_class_map(class_map)
+    pairs = find_pairs(data_dir)
+    rows = []
+    for i, (image, label_path) in enumerate(pairs, 1):
+        gt = read_nuclei_label(label_path, mapping)
+        prepared = method.prepare(image, cfg)
+        if gt.shape != prepared.shape:
+            raise ShapeError(f"{label_path}: label is {gt.shape[0]}x{gt.shape[1]} but {image.name} is "
+                             f"{prepared.shape[0]}x{prepared.shape[1]}")
+        maps = predict_maps(predictor, prepared, tile_limit=cfg.tile * cfg.tile, tile=cfg.tile,
+                            overlap=cfg.overlap, progress=False, tta=tta)
+        result = method.postprocess(maps, prepared, cfg)
+        inst = result["arrays"]["instances"]
+        classes = result["classes"]
+        metrics = image_metrics(inst, classes, gt)
+        np.save(out / "instances" / f"{image.stem}.npy", encode_label(inst, classes))
+        if overlays:
+            a = metrics["all"]
+            plot_nuclei(prepared.display, inst, classes, out / "overlays" / f"{image.stem}.png", gt=gt,
+                        title=f"{image.name}: F1 {a['f1']:.2f}  Dice {a['dice']:.2f}  "
+                              f"AJI {a['aji']:.2f}  PQ {a['pq']:.2f}")
+        rows.append({"image": str(image), "label": str(label_path), "n_pred": len(classes),
+                     "n_gt": int(len(np.unique(gt[gt > 0]))), **metrics})
+        a = metrics["all"]
+        print(f"[{i}/{len(pairs)}] {image.name}: F1 {a['f1']:.3f}, Dice {a['dice']:.3f}, "
+              f"Hausdorff {a['hausdorff']:.2f}, AJI {a['aji']:.3f}, PQ {a['pq']:.3f}",
+              file=sys.stderr, flush=True)
+    report = {"model": predictor.source, "method": predictor.method, "data": str(data_dir),
+              "n_images": len(rows), "tta": bool(tta), "tile": cfg.tile, "overlap": cfg.overlap,
+              **summarise(rows), "images": rows}
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
