@@ -58,7 +58,7 @@ class MultiLoss(Method):
     description = TRAIN_HELP
     config_class = MultiLossConfig
     train_config_class = MultiLossTrainConfig
-    map_names = tuple(MultiLossConfig().channels)
+    map_names = ("p_gland", "p_background", "prior", "score_benign", "score_malignant")  # joint mode
 
     # -- command line ------------------------------------------------------------------
     def add_train_arguments(self, p: argparse.ArgumentParser) -> None:

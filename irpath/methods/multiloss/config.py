@@ -10,10 +10,15 @@ from __future__ import annotations
 import dataclasses
 
 from irpath.config import check
-from irpath.data.joint_augment import AugmentConfig
-from irpath.layers.saliency_prior import CLASS_SOURCES, REDUCTIONS, SCORES
-from irpath.losses.multiloss import PIXEL_REDUCTIONS, PRIOR_USES
-from irpath.models.multiloss import MODES
+# The choices of irpath.layers.saliency_prior, irpath.losses.multiloss and irpath.models.multiloss,
+# repeated here so reading a config (and `irpath --help`) does not import TensorFlow;
+# tests/methods/multiloss/test_config.py checks they agree.
+CLASS_SOURCES = ("predicted", "true", "auto")
+REDUCTIONS = ("max_abs", "mean_abs", "sum")
+SCORES = ("probability", "logit")
+PIXEL_REDUCTIONS = ("mean", "sum")
+PRIOR_USES = ("target", "weight")
+MODES = ("class", "seg", "joint")
 
 OPTIMIZERS = ("sgd", "adam")
 #: Largest accepted seed (seeds are combined with epoch numbers in int32 arithmetic).
@@ -149,10 +154,12 @@ class MultiLossTrainConfig:
         """Fraction of a manifest's images held out for validation."""
         return self.val_fraction / (1.0 - self.test_fraction)
 
-    def augment_config(self) -> AugmentConfig | None:
+    def augment_config(self):
         """The shared joint augmentation (None when ``augment`` is off)."""
         if not self.augment:
             return None
+        from irpath.data.joint_augment import AugmentConfig
+
         return AugmentConfig(elastic_alpha=self.elastic_alpha,
                              elastic_prob=0.5 if self.elastic_alpha > 0 else 0.0)
 

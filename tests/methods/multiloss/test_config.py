@@ -78,3 +78,22 @@ def test_recipe_file_is_the_starting_point_and_flags_override(tmp_path, monkeypa
     assert seen["m"].filters == 8 and seen["t"].lam == 0.3      # from the file
     assert seen["t"].epochs == 2 and seen["t"].augment is False  # flags win
     assert seen["data"] == "d" and get_method("multiloss").name == "multiloss"
+
+
+def test_config_choices_match_the_components():
+    """The config repeats the components' choices (so it imports no TensorFlow): they agree."""
+    from irpath.layers import saliency_prior
+    from irpath.losses import multiloss as losses
+    from irpath.methods.multiloss import config
+    from irpath.models import multiloss as models
+
+    assert config.CLASS_SOURCES == saliency_prior.CLASS_SOURCES
+    assert config.REDUCTIONS == saliency_prior.REDUCTIONS and config.SCORES == saliency_prior.SCORES
+    assert config.PIXEL_REDUCTIONS == losses.PIXEL_REDUCTIONS and config.PRIOR_USES == losses.PRIOR_USES
+    assert config.MODES == models.MODES
+
+
+def test_default_map_names_are_the_joint_models_channels():
+    from irpath.methods.multiloss import METHOD, MultiLossConfig
+
+    assert METHOD.map_names == tuple(MultiLossConfig().channels)
