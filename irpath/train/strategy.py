@@ -19,7 +19,12 @@ def make_strategy(devices: list[str] | None = None) -> tf.distribute.Strategy:
     The global batch is the per-replica batch times ``strategy.num_replicas_in_sync``.
     """
     if devices:
-        return tf.distribute.MirroredStrategy(devices)
+        # Logical CPU devices (tests, CPU-only hosts) reduce on one device: collective
+        # all-reduce keys are process-wide, and two strategies' keys collide when one
+        # process builds several (a shape-mismatch abort).
+        cross = (tf.distribute.ReductionToOneDevice()
+                 if all("cpu" in d.lower() for d in devices) else None)
+        return tf.distribute.MirroredStrategy(devices, cross_device_ops=cross)
     tf_config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
     if len(tf_config.get("cluster", {}).get("worker", [])) > 1:
         return tf.distribute.MultiWorkerMirroredStrategy()

@@ -89,7 +89,8 @@ def test_mirrored_strategy_step_equals_single_device(glands):
     x_all, y_all = None, None
     weights = {}
     for key in ("single", "mirrored"):
-        strategy = (tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]) if key == "mirrored"
+        strategy = (tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"],
+                                                   cross_device_ops=tf.distribute.ReductionToOneDevice()) if key == "mirrored"
                     else tf.distribute.get_strategy())
         with strategy.scope():
             model = make("joint", seed=2)
