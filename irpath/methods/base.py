@@ -54,19 +54,43 @@ class Method:
         """Add the method's data and recipe flags (the core adds --out and --config)."""
         raise NotImplementedError
 
+    #: Config fields set by the ``train`` flag of the same dest name (model / train section).
+    model_flags: tuple[str, ...] = ()
+    train_flags: tuple[str, ...] = ()
+    #: Boolean config fields set by a negative flag: ``{field: dest}``, e.g. ``{"augment": "no_augment"}``.
+    negated_flags: dict = {}
+
     def configs_from_args(self, args) -> tuple:
-        """``(model_cfg, train_cfg)`` from parsed ``train`` arguments."""
-        raise NotImplementedError
+        """``(model_cfg, train_cfg)`` from parsed ``train`` arguments: the recipe file's
+        configs (``--config``) or the defaults, with the fields named in
+        :attr:`model_flags`, :attr:`train_flags` and :attr:`negated_flags` taken from the flags."""
+        import dataclasses
+
+        base_m = getattr(args, "base_model_config", None) or self.config_class()
+        base_t = getattr(args, "base_train_config", None) or self.train_config_class()
+        return (dataclasses.replace(base_m, **self._from_flags(args, self.model_flags, base_m)),
+                dataclasses.replace(base_t, **self._from_flags(args, self.train_flags, base_t)))
+
+    def _from_flags(self, args, names, cfg) -> dict:
+        import dataclasses
+
+        fields = {f.name for f in dataclasses.fields(cfg)}
+        out = {k: getattr(args, k) for k in names}
+        out.update({f: not getattr(args, dest) for f, dest in self.negated_flags.items() if f in fields})
+        return out
 
     def args_from_configs(self, model_cfg, train_cfg) -> dict:
-        """Parser defaults (dest -> value) that reproduce a recipe file (``--config``).
-        The default maps config fields to flags of the same dest name."""
+        """Parser defaults (dest -> value) that reproduce a recipe file (``--config``):
+        config fields map to flags of the same dest name, negated ones to their ``no_`` flag."""
         import dataclasses
 
         out = {}
         for cfg in (model_cfg, train_cfg):
             if cfg is not None:
                 out.update(dataclasses.asdict(cfg))
+        for field, dest in self.negated_flags.items():
+            if field in out:
+                out[dest] = not out.pop(field)
         return out
 
     def data_from_args(self, args) -> dict:

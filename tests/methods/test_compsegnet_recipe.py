@@ -19,7 +19,7 @@ def test_shipped_recipe_equals_code_defaults():
 def test_train_starts_from_a_recipe_file_and_flags_override_it(tiny_tma, tmp_path, capsys):
     recipe = json.loads(RECIPE.read_text())
     recipe["model"].update(filters=4, depth=1, alpha=0.05, threshold=0.3)
-    recipe["train"].update(epochs=5, batch_size=4, lr=0.01)
+    recipe["train"].update(epochs=5, batch_size=4, lr=0.01, augment=False)
     f = tmp_path / "recipe.json"
     f.write_text(json.dumps(recipe))
     run = tmp_path / "run"
@@ -29,6 +29,7 @@ def test_train_starts_from_a_recipe_file_and_flags_override_it(tiny_tma, tmp_pat
     assert saved["model"]["filters"] == 4 and saved["model"]["depth"] == 1      # from the file
     assert saved["model"]["alpha"] == 0.05 and saved["model"]["threshold"] == 0.3  # no flag for threshold
     assert saved["train"]["epochs"] == 1 and saved["train"]["lr"] == 0.01       # flag beats file
+    assert saved["train"]["augment"] is False                                   # negated flag from file
 
 
 def test_recipe_of_another_method_is_refused(tmp_path, capsys):
@@ -37,3 +38,20 @@ def test_recipe_of_another_method_is_refused(tmp_path, capsys):
     assert main(["train", "compsegnet", "--config", str(f), "--train-manifest", "a.csv",
                  "--val-manifest", "b.csv", "--out", str(tmp_path / "run")]) == 2
     assert "not 'compsegnet'" in capsys.readouterr().err
+
+
+def test_flags_map_onto_config_fields_including_negated_ones():
+    import argparse
+
+    from irpath.methods import get_method
+
+    method = get_method("compsegnet")
+    parser = argparse.ArgumentParser()
+    method.add_train_arguments(parser)
+    args = parser.parse_args(["--train-manifest", "a", "--val-manifest", "b", "--filters", "16",
+                              "--no-augment", "--seed", "3", "--sg-deriv", "1"])
+    model, train = method.configs_from_args(args)
+    assert model.filters == 16 and train.seed == 3 and train.augment is False
+    assert model.preprocess["sg_deriv"] == 1
+    back = method.args_from_configs(model, train)
+    assert back["no_augment"] is True and "augment" not in back and back["sg_deriv"] == 1

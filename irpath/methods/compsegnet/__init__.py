@@ -74,25 +74,24 @@ class CompSegNet(Method):
         g.add_argument("--minmax", choices=("none", "amide", "spectrum"), default="none",
                        help="min-max scaling over the amide I band or the whole spectrum")
 
+    model_flags = ("filters", "depth", "alpha", "beta", "gamma", "norm")
+    train_flags = ("epochs", "batch_size", "lr", "seed")
+    negated_flags = {"augment": "no_augment"}
+
     def configs_from_args(self, args):
-        base_m = getattr(args, "base_model_config", None) or CompSegNetConfig()
-        base_t = getattr(args, "base_train_config", None) or CompSegNetTrainConfig()
         import dataclasses
 
-        model = dataclasses.replace(base_m, filters=args.filters, depth=args.depth, alpha=args.alpha,
-                                    beta=args.beta, gamma=args.gamma, norm=args.norm,
-                                    preprocess=dict(vector_norm=args.vector_norm, sg_deriv=args.sg_deriv,
-                                                    sg_window=args.sg_window, sg_order=args.sg_order,
-                                                    minmax=args.minmax))
-        train = dataclasses.replace(base_t, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                                    seed=args.seed, augment=not args.no_augment)
-        return model, train
+        model, train = super().configs_from_args(args)
+        preprocess = dict(vector_norm=args.vector_norm, sg_deriv=args.sg_deriv, sg_window=args.sg_window,
+                          sg_order=args.sg_order, minmax=args.minmax)
+        return dataclasses.replace(model, preprocess=preprocess), train
 
     def args_from_configs(self, model_cfg, train_cfg) -> dict:
-        out = super().args_from_configs(model_cfg, train_cfg)
-        out["no_augment"] = not out.pop("augment", True)
-        from irpath.spectra.preprocess import PreprocessSpec
         import dataclasses
+
+        from irpath.spectra.preprocess import PreprocessSpec
+
+        out = super().args_from_configs(model_cfg, train_cfg)
         out.update(dataclasses.asdict(PreprocessSpec.from_value(out.pop("preprocess", {}))))
         return out
 

@@ -10,7 +10,6 @@ colour-coded labels in :mod:`irpath.io.colour_labels`; :mod:`.data`,
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
 import numpy as np
 
@@ -102,22 +101,11 @@ class VggFcn(Method):
                        metavar="F", help="filters per decoder layer (default: the figure's)")
         p.add_argument("--freeze-encoder", action="store_true", help="keep the VGG16 layers fixed")
 
-    _MODEL_FLAGS = ("cut", "decoder", "decoder_filters", "freeze_encoder")
-    _TRAIN_FLAGS = ("epochs", "batch_size", "lr", "decay", "loss", "l1", "l2", "tv_weight", "crop",
+    model_flags = ("cut", "decoder", "decoder_filters", "freeze_encoder")
+    train_flags = ("epochs", "batch_size", "lr", "decay", "loss", "l1", "l2", "tv_weight", "crop",
                     "noise_std", "vgg_weights", "seed")
 
-    def configs_from_args(self, args):
-        base_m = getattr(args, "base_model_config", None) or FcnConfig()
-        base_t = getattr(args, "base_train_config", None) or FcnTrainConfig()
-        model = dataclasses.replace(base_m, **{k: getattr(args, k) for k in self._MODEL_FLAGS})
-        train = dataclasses.replace(base_t, mirror=not args.no_mirror,
-                                    **{k: getattr(args, k) for k in self._TRAIN_FLAGS})
-        return model, train
-
-    def args_from_configs(self, model_cfg, train_cfg) -> dict:
-        out = super().args_from_configs(model_cfg, train_cfg)
-        out["no_mirror"] = not out.pop("mirror", True)
-        return out
+    negated_flags = {"mirror": "no_mirror"}
 
     def data_from_args(self, args) -> dict:
         return {"train": args.train_manifest, "val": args.val_manifest}

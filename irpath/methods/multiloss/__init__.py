@@ -12,7 +12,6 @@ layout puts them: :mod:`irpath.models.multiloss`, :mod:`irpath.losses.multiloss`
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
 import numpy as np
 
@@ -98,22 +97,11 @@ class MultiLoss(Method):
                             f"(weight) (default {t.prior_use})")
         p.add_argument("--no-augment", action="store_true", help="no augmentation (crops only)")
 
-    _MODEL_FLAGS = ("mode", "filters", "depth", "score")
-    _TRAIN_FLAGS = ("epochs", "pretrain_epochs", "lam", "optimizer", "lr", "momentum", "batch_size",
+    model_flags = ("mode", "filters", "depth", "score")
+    train_flags = ("epochs", "pretrain_epochs", "lam", "optimizer", "lr", "momentum", "batch_size",
                     "crop", "resize", "tile", "seed", "prior_use")
 
-    def configs_from_args(self, args):
-        base_m = getattr(args, "base_model_config", None) or MultiLossConfig()
-        base_t = getattr(args, "base_train_config", None) or MultiLossTrainConfig()
-        model = dataclasses.replace(base_m, **{k: getattr(args, k) for k in self._MODEL_FLAGS})
-        train = dataclasses.replace(base_t, augment=not args.no_augment,
-                                    **{k: getattr(args, k) for k in self._TRAIN_FLAGS})
-        return model, train
-
-    def args_from_configs(self, model_cfg, train_cfg) -> dict:
-        out = super().args_from_configs(model_cfg, train_cfg)
-        out["no_augment"] = not out.pop("augment", True)
-        return out
+    negated_flags = {"augment": "no_augment"}
 
     def data_from_args(self, args) -> dict:
         return {"data": args.data}

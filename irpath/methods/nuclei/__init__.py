@@ -84,8 +84,8 @@ class Nuclei(Method):
     train_config_class = NucleiTrainConfig
     map_names = ("background", "tumour", "lymphocyte", "stroma", "contour")
 
-    _MODEL_FLAGS = ("decoder_filters", "dropout", "encoder_blocks", "encoder_filters", "min_area", "radius")
-    _TRAIN_FLAGS = ("epochs", "batch_size", "lr", "weight_decay", "beta", "vgg_weights", "encoder_weights",
+    model_flags = ("decoder_filters", "dropout", "encoder_blocks", "encoder_filters", "min_area", "radius")
+    train_flags = ("epochs", "batch_size", "lr", "weight_decay", "beta", "vgg_weights", "encoder_weights",
                     "patch", "patches_per_image", "crop", "steps_per_epoch", "class_map", "seed")
 
     def add_train_arguments(self, p: argparse.ArgumentParser) -> None:
@@ -132,21 +132,13 @@ class Nuclei(Method):
         p.add_argument("--radius", type=float, default=d.radius,
                        help=f"inner parts grow back by this many px (default {d.radius:g})")
 
-    def configs_from_args(self, args):
-        base_m = getattr(args, "base_model_config", None) or NucleiConfig()
-        base_t = getattr(args, "base_train_config", None) or NucleiTrainConfig()
-        stain = base_m.stain
-        if getattr(args, "stain_reference", None):
-            stain = stain_from_image(args.stain_reference)
-        model = dataclasses.replace(base_m, stain=stain, **{k: getattr(args, k) for k in self._MODEL_FLAGS})
-        train = dataclasses.replace(base_t, augment=not args.no_augment,
-                                    **{k: getattr(args, k) for k in self._TRAIN_FLAGS})
-        return model, train
+    negated_flags = {"augment": "no_augment"}
 
-    def args_from_configs(self, model_cfg, train_cfg) -> dict:
-        out = super().args_from_configs(model_cfg, train_cfg)
-        out["no_augment"] = not out.pop("augment", True)
-        return out
+    def configs_from_args(self, args):
+        model, train = super().configs_from_args(args)
+        if getattr(args, "stain_reference", None):
+            model = dataclasses.replace(model, stain=stain_from_image(args.stain_reference))
+        return model, train
 
     def data_from_args(self, args) -> dict:
         return {"train": args.train, "val": args.val}
