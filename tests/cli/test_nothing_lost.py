@@ -183,6 +183,19 @@ def test_predict_with_a_training_model_file_extracts_the_segmenter(name, tiny_ru
     if name == "best.keras":                                       # the segmenter is best.keras' U-Net
         np.testing.assert_allclose(np.load(tmp_path / "a" / "spot_000.npy"),
                                    np.load(tmp_path / "b" / "spot_000.npy"), rtol=1e-6)
+    else:                                                          # last.keras' own U-Net, not best's
+        import keras
+
+        from irpath.data.prepare import prepare_image
+        from irpath.models.compsegnet import extract_segmenter
+        from irpath.train import optimizers  # noqa: F401  registers the checkpoint's optimizer
+
+        cfg = json.loads((tiny_run / "config.json").read_text())["model"]
+        axis = np.linspace(cfg["wn_start"], cfg["wn_stop"], cfg["in_channels"])
+        cube = prepare_image(spot, "ir", axis=axis).data
+        seg = extract_segmenter(keras.saving.load_model(tiny_run / name))
+        np.testing.assert_allclose(np.load(tmp_path / "a" / "spot_000.npy"),
+                                   np.asarray(seg(cube[None]))[0, ..., 0], rtol=1e-5, atol=1e-6)
 
 
 def _junk_models(folder: Path, tiny_run: Path) -> dict:
