@@ -84,7 +84,8 @@ class Nuclei(Method):
     train_config_class = NucleiTrainConfig
     map_names = ("background", "tumour", "lymphocyte", "stroma", "contour")
 
-    model_flags = ("decoder_filters", "dropout", "encoder_blocks", "encoder_filters", "min_area", "radius")
+    model_flags = ("decoder_filters", "dropout", "encoder_blocks", "encoder_filters", "min_area", "radius",
+                   "inner_threshold")
     train_flags = ("epochs", "batch_size", "lr", "weight_decay", "beta", "vgg_weights", "encoder_weights",
                     "patch", "patches_per_image", "crop", "steps_per_epoch", "class_map", "seed")
 
@@ -131,6 +132,11 @@ class Nuclei(Method):
                        help=f"smallest nucleus inner part kept, px (default {d.min_area})")
         p.add_argument("--radius", type=float, default=d.radius,
                        help=f"inner parts grow back by this many px (default {d.radius:g})")
+        p.add_argument("--inner-threshold", type=float, default=d.inner_threshold, metavar="T",
+                       help="inner parts = pixels whose three inner maps sum to more than T, in (0, 1), "
+                            "instead of the argmax (the paper's default); splits touching nuclei whose "
+                            "contour the network draws faintly. `irpath evaluate nuclei --calibrate "
+                            "VAL_DIR` picks T on validation images")
 
     negated_flags = {"augment": "no_augment"}
 
@@ -149,14 +155,23 @@ class Nuclei(Method):
         return train(data["train"], data["val"], out_dir, model_cfg, train_cfg, strategy=strategy,
                      verbose=verbose)
 
+    def threshold(self, cfg, threshold: float | None = None) -> float | None:
+        """The inner-part threshold: ``threshold`` (checked) or the config's
+        ``inner_threshold``; None means the argmax (the paper)."""
+        if threshold is None:
+            return cfg.inner_threshold
+        return super().threshold(cfg, threshold)
+
     def postprocess(self, maps, prepared, cfg, *, threshold=None) -> dict:
         """Instances (``instances``, int32), the per-pixel class map (``classes``: 0
         background, 1 tumour, 2 lymphocyte, 3 stroma; uint8) and the id-mod-3 label
-        (``label``, int32); per-class counts in the summary."""
+        (``label``, int32); per-class counts in the summary. ``threshold`` overrides
+        the config's ``inner_threshold``."""
         from irpath.methods.nuclei.labels import encode_label
         from irpath.methods.nuclei.postprocess import postprocess
 
-        inst, classes, class_map = postprocess(np.asarray(maps), min_area=cfg.min_area, radius=cfg.radius)
+        inst, classes, class_map = postprocess(np.asarray(maps), min_area=cfg.min_area, radius=cfg.radius,
+                                               inner_threshold=self.threshold(cfg, threshold))
         counts = np.bincount(np.fromiter(classes.values(), int, len(classes)), minlength=3)
         summary = {"nuclei": len(classes)}
         summary.update({name: int(n) for name, n in zip(self.map_names[1:4], counts)})
@@ -178,6 +193,12 @@ class Nuclei(Method):
                                 f"({'|'.join(CLASS_MAP_NAMES)}|FILE.json|'1:tumour,...')")
         group.add_argument("--tta", action="store_true", default=None,
                            help="nuclei: average the maps over the 8 flips / 90° turns")
+        group.add_argument("--inner-threshold", type=float, default=None, metavar="T",
+                           help="nuclei: inner parts = the three inner maps summing to more than T "
+                                "(default: the model's; the paper's argmax unless trained with one)")
+        group.add_argument("--calibrate", metavar="VAL_DIR", default=None,
+                           help="nuclei: first pick the inner threshold (argmax or 0.50-0.95) with the "
+                                "best object F1 on these validation images, then evaluate --data with it")
 
     def evaluate(self, predictor, args, out_dir) -> dict:
         from irpath.errors import ConfigError
@@ -187,12 +208,15 @@ class Nuclei(Method):
         if not data:
             raise ConfigError("evaluate nuclei needs --data DIR (a folder with images/ and labels/)")
         return evaluate(predictor, data, out_dir, class_map=getattr(args, "class_map", None),
-                        tta=bool(getattr(args, "tta", None)))
+                        tta=bool(getattr(args, "tta", None)),
+                        inner_threshold=getattr(args, "inner_threshold", None),
+                        calibrate=getattr(args, "calibrate", None))
 
     def brief(self, report: dict) -> dict:
         a = report.get("all", {})
         out = {"n_images": report.get("n_images")}
         out.update({k: a.get(k) for k in ("f1", "dice", "hausdorff", "aji", "pq", "accuracy")})
+        out["inner_threshold"] = report.get("inner_threshold")
         return out
 
 

@@ -64,6 +64,10 @@ class NucleiConfig:
             values exist so tests can run on a busy CPU; they are not the method.
         min_area: inner parts smaller than this (px) are dropped (authors: 20).
         radius: inner parts grow back by this many px (authors: disk(1)).
+        inner_threshold: None: inner parts are the argmax (authors); a value t in
+            (0, 1): pixels whose three inner maps sum to more than t (irpath's
+            option for faint contours between touching nuclei; ``irpath evaluate
+            nuclei --calibrate VAL_DIR`` picks it on validation images).
         tile, overlap: evaluation predicts images larger than ``tile`` x ``tile``
             in tiles of this size overlapping by ``overlap`` px (authors: 224, 80).
         stain: Reinhard reference ``{"mean": [L, a, b], "std": [L, a, b]}``
@@ -78,6 +82,7 @@ class NucleiConfig:
     encoder_filters: list = dataclasses.field(default_factory=lambda: list(RESNET34_FILTERS))
     min_area: int = 20
     radius: float = 1.0
+    inner_threshold: float | None = None
     tile: int = 224
     overlap: int = 80
     stain: dict | None = None
@@ -90,6 +95,11 @@ class NucleiConfig:
         check(0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}")
         check(self.min_area >= 0, f"min_area must be >= 0, got {self.min_area}")
         check(self.radius >= 0, f"radius must be >= 0, got {self.radius}")
+        t = self.inner_threshold
+        check(t is None or (isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t < 1),
+              f"inner_threshold must be a number in (0, 1) or null, got {t!r}")
+        if t is not None:
+            object.__setattr__(self, "inner_threshold", float(t))
         check(self.tile >= 32 and self.tile % 32 == 0,
               f"tile must be a multiple of 32 (the encoder's stride), got {self.tile}")
         check(0 <= self.overlap < self.tile // 2, f"overlap must be in [0, tile/2), got {self.overlap}")

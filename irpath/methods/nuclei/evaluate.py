@@ -117,8 +117,59 @@ def summarise(per_image: list[dict]) -> dict:
     return report
 
 
+#: Inner-part thresholds tried by ``--calibrate`` (None: the argmax, tried first).
+CALIBRATION_GRID = (None, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+
+
+def choose_inner_threshold(maps_and_labels, *, min_area: int, radius: float,
+                           grid=CALIBRATION_GRID) -> tuple[float | None, list[dict]]:
+    """The inner threshold with the best mean object F1 (ties: mean AJI, then the
+    earlier grid entry, so the argmax wins a tie).
+
+    Args:
+        maps_and_labels: ``[(maps (H, W, 5), gt id-mod-3 label (H, W)), ...]``.
+        min_area, radius: the post-processing's (see :mod:`.postprocess`).
+        grid: thresholds to try; None is the argmax.
+
+    Returns:
+        ``(best, table)``: the threshold and one ``{"inner_threshold", "f1", "aji"}`` per grid entry.
+    """
+    from irpath.methods.nuclei.labels import decode_label
+    from irpath.methods.nuclei.postprocess import postprocess
+    from irpath.metrics import aji, object_f1
+
+    gts = [decode_label(gt)[0] for _, gt in maps_and_labels]
+    table = []
+    for t in grid:
+        preds = [postprocess(m, min_area=min_area, radius=radius, inner_threshold=t)[0]
+                 for m, _ in maps_and_labels]
+        table.append({"inner_threshold": t,
+                      "f1": float(np.mean([object_f1(p, g)["f1"] for p, g in zip(preds, gts)])),
+                      "aji": float(np.mean([aji(p, g) for p, g in zip(preds, gts)]))})
+    best = max(range(len(table)), key=lambda i: (table[i]["f1"], table[i]["aji"], -i))
+    return table[best]["inner_threshold"], table
+
+
+def _predicted(predictor, pairs, mapping, *, tta: bool):
+    """Yield ``(image, label_path, prepared, maps, gt)`` for each pair."""
+    from irpath.errors import ShapeError
+    from irpath.inference.predict import predict_maps
+    from irpath.methods.nuclei.labels import read_nuclei_label
+
+    cfg, method = predictor.config, predictor.method_obj
+    for image, label_path in pairs:
+        gt = read_nuclei_label(label_path, mapping)
+        prepared = method.prepare(image, cfg)
+        if gt.shape != prepared.shape:
+            raise ShapeError(f"{label_path}: label is {gt.shape[0]}x{gt.shape[1]} but {image.name} is "
+                             f"{prepared.shape[0]}x{prepared.shape[1]}")
+        maps = predict_maps(predictor, prepared, tile_limit=cfg.tile * cfg.tile, tile=cfg.tile,
+                            overlap=cfg.overlap, progress=False, tta=tta)
+        yield image, label_path, prepared, maps, gt
+
+
 def evaluate(predictor, data_dir, out_dir, *, class_map=None, tta: bool = False,
-             overlays: bool = True) -> dict:
+             overlays: bool = True, inner_threshold: float | None = None, calibrate=None) -> dict:
     """Evaluate a nuclei model on a dataset folder; write report.json, overlays and instances.
 
     Images larger than the model's ``tile`` x ``tile`` are predicted through the
@@ -131,36 +182,44 @@ def evaluate(predictor, data_dir, out_dir, *, class_map=None, tta: bool = False,
         class_map: ``--class-map`` spec for instance + type label files.
         tta: average over the 8 flips / quarter turns.
         overlays: write ``overlays/NAME.png``.
+        inner_threshold: overrides the model's (None: the model's, by default the argmax).
+        calibrate: a validation folder: the inner threshold is chosen there
+            (:func:`choose_inner_threshold`) and used on ``data_dir``; the
+            per-threshold validation table goes to the report's ``calibration``.
 
     Returns:
         The report dict: ``all``, ``tumour``, ``lymphocyte``, ``stroma`` (each with
         f1, precision, recall, dice, hausdorff, aji, pq, accuracy, counts),
-        ``confusion`` and ``images`` (per image).
+        ``confusion``, ``inner_threshold`` and ``images`` (per image).
     """
-    from irpath.inference.predict import predict_maps
+    from irpath.errors import ConfigError
     from irpath.methods.nuclei.data import find_pairs, parse_class_map
-    from irpath.methods.nuclei.labels import encode_label, read_nuclei_label
+    from irpath.methods.nuclei.labels import encode_label
     from irpath.methods.nuclei.plots import plot_nuclei
-    from irpath.errors import ShapeError
 
+    cfg, method = predictor.config, predictor.method_obj
+    if calibrate is not None and inner_threshold is not None:
+        raise ConfigError("give --inner-threshold or --calibrate, not both")
+    mapping = parse_class_map(class_map)
+    pairs = find_pairs(data_dir)
+    calibration = None
+    if calibrate is not None:
+        val = [(maps, gt) for *_, maps, gt in _predicted(predictor, find_pairs(calibrate), mapping, tta=tta)]
+        inner_threshold, table = choose_inner_threshold(val, min_area=cfg.min_area, radius=cfg.radius)
+        calibration = {"data": str(calibrate), "n_images": len(val), "chosen": inner_threshold,
+                       "table": table}
+        print(f"calibrated on {len(val)} image(s) of {calibrate}: inner threshold "
+              f"{'argmax' if inner_threshold is None else inner_threshold} (validation F1 "
+              f"{max(r['f1'] for r in table):.3f}; argmax {table[0]['f1']:.3f})", file=sys.stderr, flush=True)
+    threshold = method.threshold(cfg, inner_threshold)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "instances").mkdir(exist_ok=True)
     if overlays:
         (out / "overlays").mkdir(exist_ok=True)
-    cfg, method = predictor.config, predictor.method_obj
-    mapping = parse_class_map(class_map)
-    pairs = find_pairs(data_dir)
     rows = []
-    for i, (image, label_path) in enumerate(pairs, 1):
-        gt = read_nuclei_label(label_path, mapping)
-        prepared = method.prepare(image, cfg)
-        if gt.shape != prepared.shape:
-            raise ShapeError(f"{label_path}: label is {gt.shape[0]}x{gt.shape[1]} but {image.name} is "
-                             f"{prepared.shape[0]}x{prepared.shape[1]}")
-        maps = predict_maps(predictor, prepared, tile_limit=cfg.tile * cfg.tile, tile=cfg.tile,
-                            overlap=cfg.overlap, progress=False, tta=tta)
-        result = method.postprocess(maps, prepared, cfg)
+    for i, (image, label_path, prepared, maps, gt) in enumerate(_predicted(predictor, pairs, mapping, tta=tta), 1):
+        result = method.postprocess(maps, prepared, cfg, threshold=threshold)
         inst = result["arrays"]["instances"]
         classes = result["classes"]
         metrics = image_metrics(inst, classes, gt)
@@ -178,6 +237,7 @@ def evaluate(predictor, data_dir, out_dir, *, class_map=None, tta: bool = False,
               file=sys.stderr, flush=True)
     report = {"model": predictor.source, "method": predictor.method, "data": str(data_dir),
               "n_images": len(rows), "tta": bool(tta), "tile": cfg.tile, "overlap": cfg.overlap,
+              "inner_threshold": threshold, **({"calibration": calibration} if calibration else {}),
               **summarise(rows), "images": rows}
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report

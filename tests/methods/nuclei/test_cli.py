@@ -90,6 +90,31 @@ def test_evaluate_reports_all_and_per_class_metrics(run, data, tmp_path, capsys)
         f1s.append(row["all"]["f1"])
     assert report["all"]["f1"] == pytest.approx(np.mean(f1s))
     assert (out / "overlays" / "nuclei_000.png").stat().st_size > 1000
+    assert report["inner_threshold"] is None and "calibration" not in report  # the paper's argmax
+
+
+@pytest.mark.slow
+def test_evaluate_calibrates_the_inner_threshold_on_validation_images(run, data, tmp_path, capsys):
+    from irpath.methods.nuclei.evaluate import CALIBRATION_GRID
+
+    out = tmp_path / "eval"
+    assert main(["evaluate", "nuclei", "--model", str(run), "--data", str(data / "test"),
+                 "--calibrate", str(data / "val"), "--out", str(out)]) == 0
+    brief = json.loads(capsys.readouterr().out.splitlines()[0])
+    report = json.loads((out / "report.json").read_text())
+    cal = report["calibration"]
+    assert cal["n_images"] == 2 and [r["inner_threshold"] for r in cal["table"]] == list(CALIBRATION_GRID)
+    best = max(cal["table"], key=lambda r: (r["f1"], r["aji"]))
+    assert cal["chosen"] == report["inner_threshold"] == brief["inner_threshold"]
+    assert next(r for r in cal["table"] if r["inner_threshold"] == cal["chosen"])["f1"] == best["f1"]
+    # a fixed threshold gives the same instances as the calibrated run when they agree
+    fixed = tmp_path / "fixed"
+    args = ["evaluate", "nuclei", "--model", str(run), "--data", str(data / "test"), "--out", str(fixed)]
+    assert main(args + (["--inner-threshold", str(cal["chosen"])] if cal["chosen"] else [])) == 0
+    assert json.loads((fixed / "report.json").read_text())["all"] == report["all"]
+    capsys.readouterr()
+    assert main(args + ["--inner-threshold", "0.8", "--calibrate", str(data / "val")]) == 2
+    assert "not both" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -150,8 +150,11 @@ def test_config_validation_and_json_round_trip():
     cfg = NucleiConfig(decoder_filters=(16, 8, 8, 8), stain={"mean": (50, 10, -5), "std": [10, 5, 5]})
     again = from_dict(NucleiConfig, json.loads(json.dumps(dataclasses.asdict(cfg))))
     assert again == cfg and again.decoder_filters == [16, 8, 8, 8]
+    assert from_dict(NucleiConfig, {"inner_threshold": 0.8}).inner_threshold == 0.8
     for bad in (dict(tile=100), dict(overlap=200), dict(decoder_filters=[8, 8]),
-                dict(stain={"mean": [1, 2, 3], "std": [1, 0, 1]}), dict(in_channels=1)):
+                dict(stain={"mean": [1, 2, 3], "std": [1, 0, 1]}), dict(in_channels=1),
+                dict(inner_threshold=1.0), dict(inner_threshold=0), dict(inner_threshold="0.8"),
+                dict(inner_threshold=True)):
         with pytest.raises(ConfigError):
             NucleiConfig(**bad)
     for bad in (dict(crop=300), dict(patches_per_image=5), dict(scale_min=2.0), dict(lr=0.0)):

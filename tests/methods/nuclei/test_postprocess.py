@@ -55,3 +55,55 @@ def test_targets_then_postprocess_recover_a_synthetic_tile():
     # classes agree with id % 3 of the matched ground truth
     agree = [classes[i] == np.bincount(label[inst == i]).argmax() % 3 for i in classes]
     assert np.mean(agree) > 0.95
+
+
+def _faint_seam_maps():
+    """Two 6x6 tumour nuclei side by side; the network's contour between them is faint.
+
+    Returns (maps (10, 16, 5), ground-truth id-mod-3 label)."""
+    label = np.zeros((10, 16), np.int32)
+    label[2:8, 2:8] = 3
+    label[2:8, 8:14] = 6
+    maps = _one_hot(five_class_target(label)).copy()
+    seam = np.zeros((10, 16), bool)
+    seam[2:8, 7:9] = True  # the two columns where the nuclei touch
+    maps[seam] = [0.05, 0.6, 0.0, 0.0, 0.35]  # inner parts still win the argmax there
+    return maps, label
+
+
+def test_inner_threshold_splits_a_faint_seam_the_argmax_joins():
+    maps, label = _faint_seam_maps()
+    merged, _, _ = postprocess(maps, min_area=4)
+    assert merged.max() == 1
+    inst, classes, _ = postprocess(maps, min_area=4, inner_threshold=0.7)
+    assert inst.max() == 2 and set(classes.values()) == {0}
+    assert inst[4, 4] != inst[4, 11] and inst[4, 4] > 0 and inst[4, 11] > 0
+    assert object_f1(inst, label)["f1"] == 1.0 and object_f1(merged, label)["f1"] < 1.0
+    # above every inner probability nothing is left
+    maps[..., 1:4] *= 0.9
+    assert postprocess(maps, min_area=4, inner_threshold=0.95)[0].max() == 0
+
+
+def test_inner_threshold_none_is_the_argmax():
+    from irpath.methods.nuclei.postprocess import inner_classes
+
+    maps = np.random.default_rng(0).dirichlet(np.ones(5), size=(12, 12)).astype(np.float32)
+    np.testing.assert_array_equal(inner_classes(maps), maps.argmax(-1))
+    t = inner_classes(maps, 0.5)
+    inner = maps[..., 1:4].sum(-1) > 0.5
+    np.testing.assert_array_equal(t > 0, inner)
+    np.testing.assert_array_equal(t[inner], 1 + maps[..., 1:4].argmax(-1)[inner])
+    assert not (t == 4).any()
+
+
+def test_calibration_picks_a_threshold_that_splits_and_ties_go_to_the_argmax():
+    from irpath.methods.nuclei.evaluate import choose_inner_threshold
+
+    maps, label = _faint_seam_maps()
+    best, table = choose_inner_threshold([(maps, label)], min_area=4, radius=1)
+    assert best is not None and 0.6 <= best < 1.0
+    by = {r["inner_threshold"]: r["f1"] for r in table}
+    assert by[best] == 1.0 and by[None] < 1.0 and by[0.95] == 1.0
+    # clean maps: every threshold splits them, so the argmax (first) wins the tie
+    clean = _one_hot(five_class_target(label))
+    assert choose_inner_threshold([(clean, label)], min_area=4, radius=1)[0] is None
