@@ -139,13 +139,14 @@ def main(argv=None):
                                                                 **kw), mode="seg")
                 fit(model, "seg", args.epochs + (args.pretrain if name == "seg+" else 0))
             else:
-                score, prior_use, lam, *stop = name.split()[1].split(":")
+                score, prior_use, lam, *opts = name.split()[1].split(":")
                 clf = build_classifier(**kw)
                 fit(build_joint_model(clf, None, mode="class", score=score), "class",
                     args.pretrain)
                 keras.utils.set_random_seed(seed + 1)
-                model = build_joint_model(clf, build_segmenter(**kw), mode="joint", score=score,
-                                          score_gradient=stop != ["stop"])
+                entry = "zero_branch" if "zero" in opts else "concat"
+                model = build_joint_model(clf, build_segmenter(prior_entry=entry, **kw), mode="joint",
+                                          score=score, score_gradient="stop" not in opts)
                 fit(model, "joint", args.epochs, lam=float(lam), prior_use=prior_use)
             maps = inference_model(model).predict(x_test, batch_size=args.batch, verbose=0)
             d, acc = dice_scores(maps[..., :2], m_test)

@@ -19,7 +19,7 @@ from irpath import __version__
 from irpath.errors import IrpathError
 
 #: Sub-commands, in the order ``--help`` lists them (module irpath.cli.<name>).
-COMMANDS = ("inspect", "correct", "train", "evaluate", "export", "predict", "demo")
+COMMANDS = ("inspect", "correct", "train", "evaluate", "export", "ensemble", "predict", "demo")
 
 DESCRIPTION = """\
 irpath finds disease-associated regions in IR hyperspectral (H x W x 450) and

@@ -33,6 +33,7 @@ MODES = ("class", "seg", "joint")
 CLASSIFIER_NAME = "classifier"
 SEGMENTER_NAME = "segmenter"
 PRIOR_NAME = "saliency_prior"
+PRIOR_ENTRIES = ("concat", "zero_branch")
 
 
 @keras.saving.register_keras_serializable(package="irpath")
@@ -103,12 +104,18 @@ def build_classifier(*, in_channels: int = 3, n_classes: int = 2, filters: int =
 
 def build_segmenter(*, in_channels: int = 3, n_classes: int = 2, with_prior: bool = True,
                     with_scores: bool = True, filters: int = 16, depth: int = 3,
-                    skips: bool = True, name: str = SEGMENTER_NAME):
+                    skips: bool = True, prior_entry: str = "concat", name: str = SEGMENTER_NAME):
     """Segmentation component -> P (N, H, W, 2), channel 0 gland, channel 1 background.
 
     Inputs (a list, in this order, those enabled): ``image`` (N, H, W,
     in_channels) normalised, ``prior`` (N, H, W, 1), ``scores`` (N, n_classes).
-    The scores are broadcast to constant planes and everything is concatenated.
+    The scores are broadcast to constant planes. ``prior_entry`` says how they
+    join the image: "concat" stacks them with it before the first convolution;
+    "zero_branch" gives them their own 3x3 convolution (no bias, initialised to
+    zero) whose output is added to the image's first convolution before its
+    ReLU, so at initialisation the segmenter computes exactly what the seg-only
+    segmenter drawn from the same seed computes, and the prior and scores enter
+    as training finds them useful.
     An encoder of 3x3 convolutions and max-poolings mirrors the classifier; a
     decoder of stride-2 transposed convolutions ("deconvolution", Sec. 2)
     brings it back to H, W; with ``skips`` the encoder maps of each level are
@@ -125,9 +132,24 @@ def build_segmenter(*, in_channels: int = 3, n_classes: int = 2, with_prior: boo
         scores = keras.Input((n_classes,), name="scores")
         inputs.append(scores)
         parts.append(ClassPlanes(name="score_planes")([scores, image]))
-    x = layers.Concatenate(name="stack")(parts) if len(parts) > 1 else image
+    if prior_entry not in PRIOR_ENTRIES:
+        raise ValueError(f"prior_entry must be one of {PRIOR_ENTRIES}, got {prior_entry!r}")
     levels = []
-    for level in range(1, depth + 1):
+    if prior_entry == "zero_branch" and len(parts) > 1:
+        x = layers.Conv2D(filters, 3, padding="same", kernel_initializer="he_normal",
+                          name="e1_conv1")(image)
+        extra = layers.Concatenate(name="stack")(parts[1:]) if len(parts) > 2 else parts[1]
+        extra = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer="zeros",
+                              name="e1_prior_conv")(extra)
+        x = layers.ReLU(name="e1_relu1")(layers.Add(name="e1_add")([x, extra]))
+        x = _convs(x, filters, 1, "e1_b")
+        levels.append(x)
+        x = layers.MaxPooling2D(2, name="down1")(x)
+        first = 2
+    else:
+        x = layers.Concatenate(name="stack")(parts) if len(parts) > 1 else image
+        first = 1
+    for level in range(first, depth + 1):
         x = _convs(x, filters * 2 ** (level - 1), 2, f"e{level}")
         levels.append(x)
         x = layers.MaxPooling2D(2, name=f"down{level}")(x)

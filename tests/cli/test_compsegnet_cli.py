@@ -69,7 +69,7 @@ def test_evaluate_export_predict_succeed(tiny_run, tiny_tma, tmp_path, capsys):
 def test_help_explains_every_command(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    for cmd in ("inspect", "train", "evaluate", "export", "predict", "demo"):
+    for cmd in ("inspect", "train", "evaluate", "export", "ensemble", "predict", "demo"):
         assert cmd in out
     assert main(["train", "--help"]) == 0
     assert "compsegnet" in capsys.readouterr().out                # the methods are listed

@@ -170,6 +170,34 @@ def test_builder_errors():
         build_joint_model(build_classifier(filters=2, depth=1), None, mode="seg")
 
 
+def test_zero_branch_segmenter_starts_as_the_seg_only_one_and_round_trips(glands, tmp_path):
+    images = glands[0][:2] / 127.5 - 1.0
+    prior = np.random.default_rng(1).random(images.shape[:3] + (1,)).astype(np.float32)
+    scores = np.array([[0.2, 0.8], [0.9, 0.1]], np.float32)
+    keras.utils.set_random_seed(7)
+    alone = build_segmenter(filters=4, depth=2, with_prior=False, with_scores=False)
+    keras.utils.set_random_seed(7)
+    zero = build_segmenter(filters=4, depth=2, prior_entry="zero_branch")
+    keras.utils.set_random_seed(7)
+    concat = build_segmenter(filters=4, depth=2)
+    expected = alone.predict(images, verbose=0)
+    np.testing.assert_array_equal(zero.predict([images, prior, scores], verbose=0), expected)
+    assert np.abs(concat.predict([images, prior, scores], verbose=0) - expected).max() > 1e-3
+    # the prior branch is the only extra weight: 3x3 x (1 prior + 2 score planes) x 4, no bias
+    assert zero.count_params() - alone.count_params() == 3 * 3 * 3 * 4
+    assert not zero.get_layer("e1_prior_conv").get_weights()[0].any()
+    # once the branch is non-zero the prior changes the output, and the model round-trips
+    branch = zero.get_layer("e1_prior_conv")
+    branch.set_weights([np.full_like(branch.get_weights()[0], 0.5)])
+    moved = zero.predict([images, prior, scores], verbose=0)
+    assert np.abs(moved - expected).max() > 1e-3
+    zero.save(tmp_path / "zero.keras")
+    again = keras.saving.load_model(tmp_path / "zero.keras")
+    np.testing.assert_allclose(again.predict([images, prior, scores], verbose=0), moved, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="prior_entry"):
+        build_segmenter(filters=2, depth=1, prior_entry="add")
+
+
 RELOAD = """
 import sys, numpy as np, tensorflow as tf
 loaded = tf.saved_model.load(sys.argv[1])

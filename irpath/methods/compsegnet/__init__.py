@@ -131,6 +131,8 @@ class CompSegNet(Method):
                            help="compsegnet: test spots (image,label[,mask][,tissue])")
         group.add_argument("--threshold", type=float, default=None,
                            help="compsegnet: activation threshold (default: the model's, 0.35)")
+        group.add_argument("--tta", action="store_true", default=None,
+                           help="compsegnet: average the maps over the 8 flips / 90° turns")
 
     def evaluate(self, predictor, args, out_dir) -> dict:
         from irpath.errors import ConfigError
@@ -139,7 +141,7 @@ class CompSegNet(Method):
         if not getattr(args, "manifest", None):
             raise ConfigError("evaluate compsegnet needs --manifest CSV (the labelled test spots)")
         return evaluate(predictor, args.manifest, out_dir, threshold=getattr(args, "threshold", None),
-                        tile_limit=getattr(args, "tile_limit", None))
+                        tile_limit=getattr(args, "tile_limit", None), tta=bool(getattr(args, "tta", None)))
 
     def brief(self, report: dict) -> dict:
         return {k: report.get(k) for k in ("auc", "dice_mean", "dice_std", "threshold", "n_spots")}

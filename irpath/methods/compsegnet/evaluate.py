@@ -17,7 +17,7 @@ import numpy as np
 
 
 def evaluate(predictor, manifest, out_dir, *, threshold: float | None = None,
-             overlays: bool = True, tile_limit: int | None = None) -> dict:
+             overlays: bool = True, tile_limit: int | None = None, tta: bool = False) -> dict:
     """Evaluate a CompSegNet segmenter on a manifest and write report.json, roc.png, overlays.
 
     Args:
@@ -28,6 +28,7 @@ def evaluate(predictor, manifest, out_dir, *, threshold: float | None = None,
         overlays: write one overlay PNG per spot.
         tile_limit: spots with more pixels are predicted tile by tile
             (default :data:`irpath.inference.predict.DEFAULT_TILE_LIMIT`).
+        tta: average each map over the 8 flips / quarter turns of the spot.
 
     Returns:
         The report dict: auc, dice_mean, dice_std, threshold, spots[...].
@@ -54,7 +55,7 @@ def evaluate(predictor, manifest, out_dir, *, threshold: float | None = None,
         tissue = tissue.astype(bool)
         spot = PreparedImage(image, cube, cube, None, tissue, None)
         amap = predict_maps(predictor, spot, tile_limit=tile_limit or DEFAULT_TILE_LIMIT,
-                            progress=False)[..., 0]  # refuses non-finite maps
+                            progress=False, tta=tta)[..., 0]  # refuses non-finite maps
         frac = tumour_fraction(amap, tissue, thr)
         label = int(entry.label)
         stem = f"{i:03d}_{image.with_suffix('').name}"
@@ -74,7 +75,7 @@ def evaluate(predictor, manifest, out_dir, *, threshold: float | None = None,
     scores = np.array([s["tumour_fraction"] for s in spots])
     labels = np.array([s["label"] for s in spots])
     report = {"model": predictor.source, "method": predictor.method, "manifest": str(m.path),
-              "threshold": thr, "n_spots": len(spots), "n_cancer": int(labels.sum())}
+              "threshold": thr, "tta": bool(tta), "n_spots": len(spots), "n_cancer": int(labels.sum())}
     if 0 < labels.sum() < len(labels):
         fpr, tpr, _ = roc_curve(scores, labels)
         report["auc"] = float(roc_auc(scores, labels))

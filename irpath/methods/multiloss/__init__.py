@@ -95,12 +95,17 @@ class MultiLoss(Method):
         p.add_argument("--score", choices=("probability", "logit"), default=d.score,
                        help="prior from dQ (probability, eq. 3) or from the logit (class-specific "
                             f"with 2 classes) (default {d.score})")
+        p.add_argument("--prior-entry", choices=("concat", "zero_branch"), default=d.prior_entry,
+                       help="how the prior and class scores join the image in the segmenter: stacked "
+                            "as extra input channels (concat) or through their own zero-initialised "
+                            "convolution, so the joint segmenter starts as the seg-only one "
+                            f"(zero_branch) (default {d.prior_entry})")
         p.add_argument("--prior-use", choices=("target", "weight"), default=t.prior_use,
                        help="1 + S·f as a pixel weight (weight) or eq. 4's S·f as the soft "
                             f"target (target, as printed) (default {t.prior_use})")
         p.add_argument("--no-augment", action="store_true", help="no augmentation (crops only)")
 
-    model_flags = ("mode", "filters", "depth", "score")
+    model_flags = ("mode", "filters", "depth", "score", "prior_entry")
     train_flags = ("epochs", "pretrain_epochs", "lam", "optimizer", "lr", "momentum", "batch_size",
                     "crop", "resize", "tile", "seed", "prior_use")
 

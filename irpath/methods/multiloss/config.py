@@ -18,6 +18,7 @@ REDUCTIONS = ("max_abs", "mean_abs", "sum")
 SCORES = ("probability", "logit")
 PIXEL_REDUCTIONS = ("mean", "sum")
 PRIOR_USES = ("target", "weight")
+PRIOR_ENTRIES = ("concat", "zero_branch")
 MODES = ("class", "seg", "joint")
 
 OPTIMIZERS = ("sgd", "adam")
@@ -43,6 +44,12 @@ class MultiLossConfig:
         reduce: channel reduction of each derivative map: "max_abs" (Simonyan et al.).
         score: differentiate the softmax score ("probability", eq. 3 as printed) or the
             pre-softmax activation ("logit", Simonyan et al.; class-specific with 2 classes).
+        prior_entry: how the prior and the class-score planes enter the segmenter (joint
+            mode): "concat" (stacked with the image before its first convolution) or
+            "zero_branch" (their own zero-initialised 3x3 convolution added to the image's
+            first convolution, so the joint segmenter starts exactly as the seg-only one
+            and takes the prior in as training finds it useful). The paper feeds the
+            prior to the segmenter without saying how (Fig. 1).
     """
 
     mode: str = "joint"
@@ -54,6 +61,7 @@ class MultiLossConfig:
     class_source: str = "auto"
     reduce: str = "max_abs"
     score: str = "probability"
+    prior_entry: str = "concat"
 
     def __post_init__(self):
         check(self.mode in MODES, f"mode must be one of {MODES}, got {self.mode!r}")
@@ -65,6 +73,8 @@ class MultiLossConfig:
               f"class_source must be one of {CLASS_SOURCES}, got {self.class_source!r}")
         check(self.reduce in REDUCTIONS, f"reduce must be one of {REDUCTIONS}, got {self.reduce!r}")
         check(self.score in SCORES, f"score must be one of {SCORES}, got {self.score!r}")
+        check(self.prior_entry in PRIOR_ENTRIES,
+              f"prior_entry must be one of {PRIOR_ENTRIES}, got {self.prior_entry!r}")
 
     @property
     def channels(self) -> list[str]:
@@ -172,6 +182,6 @@ def network_kwargs(cfg: MultiLossConfig) -> dict:
     common = dict(in_channels=cfg.in_channels, filters=cfg.filters, depth=cfg.depth)
     return {"classifier": dict(common, convs_per_level=cfg.convs_per_level),
             "segmenter": dict(common, skips=cfg.skips, with_prior=cfg.mode == "joint",
-                              with_scores=cfg.mode == "joint"),
+                              with_scores=cfg.mode == "joint", prior_entry=cfg.prior_entry),
             "joint": dict(mode=cfg.mode, class_source=cfg.class_source, reduce=cfg.reduce,
                           score=cfg.score, in_channels=cfg.in_channels)}

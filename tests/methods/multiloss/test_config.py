@@ -22,7 +22,7 @@ def test_shipped_recipe_equals_code_defaults():
 
 
 @pytest.mark.parametrize("bad", [dict(mode="both"), dict(score="grad"), dict(depth=0),
-                                 dict(class_source="x")])
+                                 dict(class_source="x"), dict(prior_entry="add")])
 def test_model_config_refuses_bad_values(bad):
     with pytest.raises(ConfigError, match=next(iter(bad))):
         MultiLossConfig(**bad)
@@ -90,7 +90,7 @@ def test_config_choices_match_the_components():
     assert config.CLASS_SOURCES == saliency_prior.CLASS_SOURCES
     assert config.REDUCTIONS == saliency_prior.REDUCTIONS and config.SCORES == saliency_prior.SCORES
     assert config.PIXEL_REDUCTIONS == losses.PIXEL_REDUCTIONS and config.PRIOR_USES == losses.PRIOR_USES
-    assert config.MODES == models.MODES
+    assert config.MODES == models.MODES and config.PRIOR_ENTRIES == models.PRIOR_ENTRIES
 
 
 def test_default_map_names_are_the_joint_models_channels():
