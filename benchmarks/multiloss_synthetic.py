@@ -14,9 +14,11 @@ Same seed, architecture, optimiser (``--optimizer``: Adam by default, the
 paper's SGD with momentum 0.99 at batch 1 needs far more steps than a CPU
 benchmark affords; ``sgd`` uses ``--momentum``) and batch size for all; the
 segmenter's initial weights are drawn from seed + 1 in every row. Each
-``--joint`` variant ``SCORE:PRIOR_USE:LAMBDA[:stop]`` (e.g. ``probability:target:0.5``,
-the paper's eq. 3 and 4; ``logit:weight:0.5``; ``:stop`` builds the joint model
-with ``score_gradient=False``) is trained as its own "joint" row. ``--hard``
+``--joint`` variant ``SCORE:PRIOR_USE:LAMBDA[:stop][:concat|:zero]`` (e.g.
+``probability:target:0.5``, the paper's eq. 3 and 4; ``logit:weight:0.5``; ``:stop``
+builds the joint model with ``score_gradient=False``; ``:concat`` / ``:zero`` pick the
+segmenter's ``prior_entry``, default the recipe's, ``zero_branch``) is trained as its
+own "joint" row. ``--hard``
 generates the harder glands (``make_glas_folder(hard=True)``). Reports per-image
 pixel Dice (mean over test crops, Ŝ = argmax P) and pixel accuracy on the test
 split, plus the joint classifier's test accuracy, and with ``--curve`` the test
@@ -63,7 +65,7 @@ def main(argv=None):
     ap.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
     ap.add_argument("--momentum", type=float, default=0.99)
     ap.add_argument("--joint", nargs="+", default=["probability:target:0.5"],
-                    metavar="SCORE:PRIOR_USE:LAMBDA[:stop]", help="joint variants to train")
+                    metavar="SCORE:PRIOR_USE:LAMBDA[:stop][:concat|:zero]", help="joint variants to train")
     ap.add_argument("--hard", action="store_true", help="the harder synthetic glands")
     ap.add_argument("--no-seg-plus", action="store_true", help="skip the seg+ baseline")
     ap.add_argument("--curve", action="store_true", help="print the test Dice after each epoch")
@@ -75,6 +77,7 @@ def main(argv=None):
     from irpath.demo.glands import make_glas_folder
     from irpath.io.glas import prepare_glas, read_glas, split_by_image
     from irpath.losses.multiloss import multiloss_compile_args
+    from irpath.methods.multiloss.config import MultiLossConfig
     from irpath.models.multiloss import (build_classifier, build_joint_model, build_segmenter,
                                          inference_model)
 
@@ -144,7 +147,8 @@ def main(argv=None):
                 fit(build_joint_model(clf, None, mode="class", score=score), "class",
                     args.pretrain)
                 keras.utils.set_random_seed(seed + 1)
-                entry = "zero_branch" if "zero" in opts else "concat"
+                entry = ("concat" if "concat" in opts else "zero_branch" if "zero" in opts
+                         else MultiLossConfig().prior_entry)
                 model = build_joint_model(clf, build_segmenter(prior_entry=entry, **kw), mode="joint",
                                           score=score, score_gradient="stop" not in opts)
                 fit(model, "joint", args.epochs, lam=float(lam), prior_use=prior_use)

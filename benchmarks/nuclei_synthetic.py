@@ -84,6 +84,7 @@ def main(argv=None) -> None:
     p.add_argument("--n-train", type=int, default=12)
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--skip-perceptual", action="store_true")
+    p.add_argument("--skip-ce", action="store_true", help="train / evaluate only the perceptual row")
     args = p.parse_args(argv)
 
     import keras
@@ -102,13 +103,18 @@ def main(argv=None) -> None:
         rows[f"{label}, inner threshold {calibrated['inner_threshold']} (val)"] = (calibrated, seconds)
         print(label, json.dumps(argmax), json.dumps(calibrated), flush=True)
 
-    add("ResNet34 U-Net, L_ce", network("ce", data, args.out, args))
+    if not args.skip_ce:
+        add("ResNet34 U-Net, L_ce", network("ce", data, args.out, args))
     if not args.skip_perceptual:
         vgg = args.out / "vgg16_random.weights.h5"
-        keras.applications.VGG16(weights=None, include_top=False).save_weights(vgg)
+        if not vgg.exists():  # kept: a resumed run must see the same VGG16
+            keras.utils.set_random_seed(0)
+            keras.applications.VGG16(weights=None, include_top=False).save_weights(vgg)
         add("ResNet34 U-Net, L_ce + 0.1 L_per (random VGG16)", network("per", data, args.out, args, str(vgg)))
-    (args.out / "results.json").write_text(json.dumps(
-        {name: {**row, "train_seconds": seconds} for name, (row, seconds) in rows.items()}, indent=2) + "\n")
+    results = args.out / "results.json"
+    merged = json.loads(results.read_text()) if results.exists() else {}  # rows of earlier invocations
+    merged.update({name: {**row, "train_seconds": seconds} for name, (row, seconds) in rows.items()})
+    results.write_text(json.dumps(merged, indent=2) + "\n")
     print(f"\n{args.n_train} training tiles of {args.size} px, {args.epochs} epochs x {args.steps} steps "
           f"x batch {args.batch} (crops {args.crop}), lr {args.lr:g}; 4 test tiles of {args.size} px\n")
     print(f"| method | F1 | Dice | Hausdorff | AJI | PQ | class acc. | train s |")
