@@ -22,7 +22,9 @@ common ``--base`` flags (later flags win), plus two optional tokens of this scri
 first, and ``threshold=T`` passes ``--threshold T`` to ``irpath evaluate``.
 Each row prints recipe, seed, spot AUC, Dice (mean +- sd over the test cancer
 spots), the bound's Dice, Dice / bound and wall time; results are appended to
-``--json`` as each run finishes.
+``--json`` as each run finishes. ``--ensemble K`` adds, per recipe, a row for
+``irpath ensemble`` of every K of its ``--seeds`` runs (seed column ``0+1+2``).
+A run whose training and evaluation finished is reused, not trained again.
 
     .venv/bin/python benchmarks/hard_phantom.py --out /tmp/hard --seeds 0 \\
         --recipe 'default=' --recipe 'vn-d1=--vector-norm --sg-deriv 1'
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import shlex
 import subprocess
@@ -163,19 +166,31 @@ def corrected(data: Path, method: str) -> dict:
     return out
 
 
+def _manifests(recipe: dict, data: Path) -> dict:
+    return ({s: data / s / "manifest.csv" for s in ("train", "val", "test")}
+            if recipe["correct"] is None else corrected(data, recipe["correct"]))
+
+
+def _evaluate(recipe: dict, model: Path, manifest: Path, run: Path) -> dict:
+    extra = [] if recipe["threshold"] is None else ["--threshold", recipe["threshold"]]
+    irpath("evaluate", "compsegnet", "--model", model, "--manifest", manifest,
+           "--out", run / "eval", *extra, log=run.parent / f"{run.name}.eval.log")
+    return json.loads((run / "eval" / "report.json").read_text())
+
+
 def run_recipe(recipe: dict, seed: int, data: Path, runs: Path, base: list[str]) -> dict:
-    """Train + evaluate one recipe through the CLI; returns the row."""
-    manifests = ({s: data / s / "manifest.csv" for s in ("train", "val", "test")}
-                 if recipe["correct"] is None else corrected(data, recipe["correct"]))
+    """Train + evaluate one recipe through the CLI (a finished, evaluated run is reused);
+    returns the row."""
+    manifests = _manifests(recipe, data)
     run = runs / f"{recipe['name']}-s{seed}"
     t0 = time.time()
-    irpath("train", "compsegnet", "--train-manifest", manifests["train"], "--val-manifest",
-           manifests["val"], "--out", run / "model", *base, *recipe["train"], "--seed", seed,
-           log=run.parent / f"{run.name}.train.log")
-    extra = [] if recipe["threshold"] is None else ["--threshold", recipe["threshold"]]
-    irpath("evaluate", "compsegnet", "--model", run / "model", "--manifest", manifests["test"],
-           "--out", run / "eval", *extra, log=run.parent / f"{run.name}.eval.log")
-    report = json.loads((run / "eval" / "report.json").read_text())
+    if (run / "eval" / "report.json").exists() and (run / "model" / "train_summary.json").exists():
+        report = json.loads((run / "eval" / "report.json").read_text())
+    else:
+        irpath("train", "compsegnet", "--train-manifest", manifests["train"], "--val-manifest",
+               manifests["val"], "--out", run / "model", *base, *recipe["train"], "--seed", seed,
+               log=run.parent / f"{run.name}.train.log")
+        report = _evaluate(recipe, run / "model", manifests["test"], run)
     summary_path = run / "model" / "train_summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     return {"recipe": recipe["name"], "flags": " ".join(recipe["train"]), "correct": recipe["correct"],
@@ -183,6 +198,22 @@ def run_recipe(recipe: dict, seed: int, data: Path, runs: Path, base: list[str])
             "dice_std": report["dice_std"], "threshold": report["threshold"],
             "best_epoch": summary.get("best_epoch"), "seconds": round(time.time() - t0, 1),
             "run": str(run)}
+
+
+def run_ensemble(recipe: dict, seeds, data: Path, runs: Path) -> dict:
+    """``irpath ensemble`` of the recipe's runs for ``seeds``, then ``irpath evaluate``; the row."""
+    name = f"{recipe['name']}-ens-s{'+'.join(map(str, seeds))}"
+    run = runs / name
+    t0 = time.time()
+    if not (run / "model" / "segmenter.keras").exists():
+        irpath("ensemble", "--no-export", "--out", run / "model",
+               *[runs / f"{recipe['name']}-s{s}" / "model" for s in seeds], log=runs / f"{name}.ensemble.log")
+    report = _evaluate(recipe, run / "model", _manifests(recipe, data)["test"], run)
+    return {"recipe": recipe["name"], "flags": " ".join(recipe["train"]), "correct": recipe["correct"],
+            "seed": "+".join(map(str, seeds)), "ensemble": len(seeds), "auc": report["auc"],
+            "dice_mean": report["dice_mean"], "dice_std": report["dice_std"],
+            "threshold": report["threshold"], "best_epoch": None,
+            "seconds": round(time.time() - t0, 1), "run": str(run)}
 
 
 def make_data(out: Path, args) -> Path:
@@ -212,6 +243,8 @@ def main(argv=None) -> int:
     p.add_argument("--recipe", action="append", default=[], help="NAME=FLAGS (repeatable)")
     p.add_argument("--json", default=None, help="results JSON (default OUT/results.json)")
     p.add_argument("--bound-only", action="store_true", help="only the data and the supervised bound")
+    p.add_argument("--ensemble", type=int, nargs="+", default=[], metavar="K",
+                   help="also evaluate `irpath ensemble` of every K of the recipe's --seeds runs")
     args = p.parse_args(argv)
 
     out = Path(args.out)
@@ -237,17 +270,20 @@ def main(argv=None) -> int:
         return 0
 
     base = shlex.split(args.base)
-    print(f"{'recipe':<28} {'seed':>4} {'spot AUC':>8} {'Dice':>13} {'bound':>6} {'ratio':>6} {'time':>7}",
+    print(f"{'recipe':<28} {'seed':>7} {'spot AUC':>8} {'Dice':>13} {'bound':>6} {'ratio':>6} {'time':>7}",
           flush=True)
     for text in args.recipe:
         recipe = parse_recipe(text)
-        for seed in args.seeds:
-            row = run_recipe(recipe, seed, data, out / "runs", base)
+        jobs = [(seed, lambda s=seed: run_recipe(recipe, s, data, out / "runs", base)) for seed in args.seeds]
+        jobs += [("+".join(map(str, c)), lambda c=c: run_ensemble(recipe, c, data, out / "runs"))
+                 for k in args.ensemble for c in itertools.combinations(args.seeds, k)]
+        for seed, job in jobs:
+            row = job()
             row.update(data=key, base=args.base, bound_dice=b["dice_mean"],
                        ratio=row["dice_mean"] / b["dice_mean"] if b["dice_mean"] else None)
             results["rows"].append(row)
             results_path.write_text(json.dumps(results, indent=2) + "\n")
-            print(f"{row['recipe']:<28} {seed:>4} {row['auc']:>8.3f} "
+            print(f"{row['recipe']:<28} {seed:>7} {row['auc']:>8.3f} "
                   f"{row['dice_mean']:>6.3f} +- {row['dice_std']:.2f} {b['dice_mean']:>6.3f} "
                   f"{row['ratio']:>6.2f} {row['seconds']:>6.0f}s", flush=True)
     return 0

@@ -100,7 +100,9 @@ def main(argv=None) -> None:
     def add(label, result):
         argmax, calibrated, seconds = result
         rows[label] = (argmax, seconds)
-        rows[f"{label}, inner threshold {calibrated['inner_threshold']} (val)"] = (calibrated, seconds)
+        t = calibrated["inner_threshold"]
+        rows[f"{label}, calibrated on val: {'argmax' if t is None else f'inner threshold {t}'}"] = \
+            (calibrated, seconds)
         print(label, json.dumps(argmax), json.dumps(calibrated), flush=True)
 
     if not args.skip_ce:
