@@ -44,3 +44,26 @@ def test_loss_round_trips_through_a_keras_file(tmp_path):
     labels, o = np.array([1, 0], np.float32), np.array([0.1, 0.2], np.float32)
     assert float(loss(labels, o)) == pytest.approx(float(ComparativeLoss(alpha=0.3)(labels, o)))
     assert float(loss(labels, o)) == pytest.approx(abs(0.1 - 0.3) + 0.2, rel=1e-5)
+
+def test_signed_form_equals_abs_below_alpha_and_rewards_past_it():
+    import tensorflow as tf
+
+    from irpath.layers.pooling_neuron import sigma_abg
+
+    labels = np.array([1, 0, 1, 0], np.float32)
+    o = np.array([0.04, 0.03, 0.1005, 0.0], np.float32)
+    signed = np.asarray(comparative_loss(labels, o, alpha=0.1, signed=True))
+    np.testing.assert_allclose(signed, [0.06, 0.03, -0.0005, 0.0], atol=1e-7)
+    below = o < 0.1
+    np.testing.assert_allclose(signed[below], np.asarray(comparative_loss(labels, o, alpha=0.1))[below])
+    # through σ: the abs form pulls a cancer spot's pooled fraction back once σ passes α
+    # (x* ≈ 0.145 for β = 5, γ = 0.001), the signed form keeps pushing it up (slope ≥ γ)
+    for signed_form, sign in ((False, -1.0), (True, 1.0)):
+        x = tf.Variable([0.3])
+        with tf.GradientTape() as tape:
+            loss = comparative_loss(np.array([1.0], np.float32), sigma_abg(x), alpha=0.1, signed=signed_form)
+        step = -float(tape.gradient(loss, x)[0])  # gradient descent's direction for x
+        assert np.sign(step) == sign and abs(step) >= 0.001 - 1e-6
+    clone = keras.losses.deserialize(keras.losses.serialize(ComparativeLoss(alpha=0.2, signed=True)))
+    assert clone.signed and clone.alpha == 0.2
+    assert float(clone(labels, o)) == pytest.approx(float(np.sum(comparative_loss(labels, o, 0.2, True))))

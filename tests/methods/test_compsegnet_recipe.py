@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from irpath.cli.main import main
 from irpath.config import read_recipe
 from irpath.methods.compsegnet.config import CompSegNetConfig, CompSegNetTrainConfig
@@ -49,9 +51,15 @@ def test_flags_map_onto_config_fields_including_negated_ones():
     parser = argparse.ArgumentParser()
     method.add_train_arguments(parser)
     args = parser.parse_args(["--train-manifest", "a", "--val-manifest", "b", "--filters", "16",
-                              "--no-augment", "--seed", "3", "--sg-deriv", "1"])
+                              "--no-augment", "--seed", "3", "--sg-deriv", "1", "--loss", "signed"])
     model, train = method.configs_from_args(args)
-    assert model.filters == 16 and train.seed == 3 and train.augment is False
+    assert model.filters == 16 and train.seed == 3 and train.augment is False and train.loss == "signed"
     assert model.preprocess["sg_deriv"] == 1
     back = method.args_from_configs(model, train)
     assert back["no_augment"] is True and "augment" not in back and back["sg_deriv"] == 1
+    assert back["loss"] == "signed"
+    from irpath.errors import ConfigError
+
+    assert CompSegNetTrainConfig().loss == "abs"  # the paper's form stays the default
+    with pytest.raises(ConfigError, match="loss"):
+        CompSegNetTrainConfig(loss="hinge")

@@ -13,7 +13,7 @@ import argparse
 import numpy as np
 
 from irpath.methods.base import Method
-from irpath.methods.compsegnet.config import (NORMALISATIONS, CompSegNetConfig,
+from irpath.methods.compsegnet.config import (LOSSES, NORMALISATIONS, CompSegNetConfig,
                                               CompSegNetTrainConfig)
 
 TRAIN_HELP = """\
@@ -61,6 +61,10 @@ class CompSegNet(Method):
                        help=f"σ upper bound α = minimum tumour fraction (default {d.alpha})")
         p.add_argument("--beta", type=float, default=d.beta, help=f"σ slope β (default {d.beta})")
         p.add_argument("--gamma", type=float, default=d.gamma, help=f"σ linear gain γ (default {d.gamma})")
+        p.add_argument("--loss", choices=LOSSES, default=t.loss,
+                       help="abs: Σ|o − αℓ| as printed (a cancer spot past σ⁻¹(α) ≈ 1.45α is pulled "
+                            "back); signed: cancer spots α − o, cancer-free o (the same below α; "
+                            f"more tumour keeps being rewarded through γ) (default {t.loss})")
         p.add_argument("--norm", choices=NORMALISATIONS, default=d.norm,
                        help=f"normalisation after each convolution (default {d.norm}; 'none' is the "
                             "original U-Net, which tends to collapse, see models/compsegnet/README.md)")
@@ -75,7 +79,7 @@ class CompSegNet(Method):
                        help="min-max scaling over the amide I band or the whole spectrum")
 
     model_flags = ("filters", "depth", "alpha", "beta", "gamma", "norm")
-    train_flags = ("epochs", "batch_size", "lr", "seed")
+    train_flags = ("epochs", "batch_size", "lr", "seed", "loss")
     negated_flags = {"augment": "no_augment"}
 
     def configs_from_args(self, args):

@@ -88,6 +88,10 @@ class CompSegNetConfig:
         return 2 ** self.depth
 
 
+#: CompSegNet's loss forms (:func:`irpath.losses.weak_label.comparative_loss`).
+LOSSES = ("abs", "signed")
+
+
 @dataclasses.dataclass(frozen=True)
 class CompSegNetTrainConfig:
     """How a CompSegNet is optimised (paper: RMSprop, lr 1e-3, k = 7, 400 epochs).
@@ -102,6 +106,9 @@ class CompSegNetTrainConfig:
         rms_init: initial value of RMSprop's mean-square accumulator. 0.0 is
             Keras'; TensorFlow 1, which the paper used, started it at 1.0, which
             makes the first ~150 steps tiny (see models/compsegnet/README.md).
+        loss: "abs" (g = Σ|o − αℓ|, the paper's equation) or "signed" (cancer spots
+            α − o, cancer-free o: equal below α, but a cancer spot is not pulled back
+            once σ passes α; :mod:`irpath.losses.weak_label`).
     """
 
     epochs: int = 400
@@ -110,8 +117,10 @@ class CompSegNetTrainConfig:
     seed: int = 0
     augment: bool = True
     rms_init: float = 0.0
+    loss: str = "abs"
 
     def __post_init__(self):
+        check(self.loss in LOSSES, f"loss must be one of {LOSSES}, got {self.loss!r}")
         check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         check(self.batch_size >= 2, f"batch size must be >= 2 (a cancer and a cancer-free "
                                      f"spot per batch), got {self.batch_size}")

@@ -88,7 +88,7 @@ def train(train_manifest, val_manifest, out_dir, model_cfg: CompSegNetConfig = C
 
         model = build_from_config(model_cfg, mean, std)
         model.compile(optimizer=RMSprop(learning_rate=train_cfg.lr, initial_accumulator=train_cfg.rms_init),
-                      loss=ComparativeLoss(alpha=model_cfg.alpha))
+                      loss=ComparativeLoss(alpha=model_cfg.alpha, signed=train_cfg.loss == "signed"))
         return model
 
     def steps(global_batch):
