@@ -25,6 +25,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from irpath.layers.class_planes import ClassPlanes, StopGradient  # noqa: F401  (re-exported)
 from irpath.layers.padding import CropToMatch, PadToMultiple
 from irpath.layers.saliency_prior import SaliencyPrior
 from irpath.train.precision import output_dtype
@@ -34,34 +35,6 @@ CLASSIFIER_NAME = "classifier"
 SEGMENTER_NAME = "segmenter"
 PRIOR_NAME = "saliency_prior"
 PRIOR_ENTRIES = ("concat", "zero_branch")
-
-
-@keras.saving.register_keras_serializable(package="irpath")
-class ClassPlanes(keras.layers.Layer):
-    """Scores (N, K) -> constant planes (N, H, W, K) the size of ``reference`` (N, H, W, C)."""
-
-    def call(self, inputs):
-        import tensorflow as tf
-
-        scores, reference = inputs
-        shape = tf.shape(reference)
-        planes = scores[:, None, None, :]
-        return tf.broadcast_to(planes, [shape[0], shape[1], shape[2], tf.shape(scores)[-1]])
-
-    def compute_output_shape(self, input_shape):
-        scores, ref = input_shape
-        return (ref[0], ref[1], ref[2], scores[-1])
-
-
-@keras.saving.register_keras_serializable(package="irpath")
-class StopGradient(keras.layers.Layer):
-    """Identity in the forward pass; passes no gradient back (``keras.ops.stop_gradient``)."""
-
-    def call(self, inputs):
-        return keras.ops.stop_gradient(inputs)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
 
 
 def _preprocess(name: str = "rgb_scale"):

@@ -131,3 +131,18 @@ def test_resume_continues_with_more_epochs(joint_run, tiny_glas, tmp_path):
     # another seed means another split and recipe: refused in one line
     assert main(["train", "multiloss", "--data", str(tiny_glas), "--out", str(run), "--epochs", "3",
                  "--pretrain-epochs", "1", "--seed", "5"] + TINY) == 2
+
+
+@pytest.mark.slow
+def test_cli_in_a_fresh_process_loads_the_run(joint_run, tiny_glas, tmp_path):
+    """`python -m irpath predict` in a new interpreter: the run's segmenter.keras holds
+    ClassPlanes and StopGradient, which loading must find without irpath.models imported."""
+    image = tmp_path / "img.png"
+    Image.open(tiny_glas / "train_1.bmp").save(image)
+    res = subprocess.run([sys.executable, "-m", "irpath", "predict", "--model", str(joint_run),
+                          "--input", str(image), "--out", str(tmp_path / "pred")],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    here = tmp_path / "here"
+    assert main(["predict", "--model", str(joint_run), "--input", str(image), "--out", str(here)]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "pred" / "img.npy"), np.load(here / "img.npy"), atol=1e-6)
