@@ -171,6 +171,13 @@ def _manifests(recipe: dict, data: Path) -> dict:
             if recipe["correct"] is None else corrected(data, recipe["correct"]))
 
 
+def _row(recipe: dict, seed, report: dict, run: Path, t0: float, **extra) -> dict:
+    """One results row from ``irpath evaluate``'s report."""
+    return {"recipe": recipe["name"], "flags": " ".join(recipe["train"]), "correct": recipe["correct"],
+            "seed": seed, **{k: report[k] for k in ("auc", "dice_mean", "dice_std", "threshold")},
+            "seconds": round(time.time() - t0, 1), "run": str(run), **extra}
+
+
 def _evaluate(recipe: dict, model: Path, manifest: Path, run: Path) -> dict:
     extra = [] if recipe["threshold"] is None else ["--threshold", recipe["threshold"]]
     irpath("evaluate", "compsegnet", "--model", model, "--manifest", manifest,
@@ -193,11 +200,7 @@ def run_recipe(recipe: dict, seed: int, data: Path, runs: Path, base: list[str])
         report = _evaluate(recipe, run / "model", manifests["test"], run)
     summary_path = run / "model" / "train_summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    return {"recipe": recipe["name"], "flags": " ".join(recipe["train"]), "correct": recipe["correct"],
-            "seed": seed, "auc": report["auc"], "dice_mean": report["dice_mean"],
-            "dice_std": report["dice_std"], "threshold": report["threshold"],
-            "best_epoch": summary.get("best_epoch"), "seconds": round(time.time() - t0, 1),
-            "run": str(run)}
+    return _row(recipe, seed, report, run, t0, best_epoch=summary.get("best_epoch"))
 
 
 def run_ensemble(recipe: dict, seeds, data: Path, runs: Path) -> dict:
@@ -209,11 +212,7 @@ def run_ensemble(recipe: dict, seeds, data: Path, runs: Path) -> dict:
         irpath("ensemble", "--no-export", "--out", run / "model",
                *[runs / f"{recipe['name']}-s{s}" / "model" for s in seeds], log=runs / f"{name}.ensemble.log")
     report = _evaluate(recipe, run / "model", _manifests(recipe, data)["test"], run)
-    return {"recipe": recipe["name"], "flags": " ".join(recipe["train"]), "correct": recipe["correct"],
-            "seed": "+".join(map(str, seeds)), "ensemble": len(seeds), "auc": report["auc"],
-            "dice_mean": report["dice_mean"], "dice_std": report["dice_std"],
-            "threshold": report["threshold"], "best_epoch": None,
-            "seconds": round(time.time() - t0, 1), "run": str(run)}
+    return _row(recipe, "+".join(map(str, seeds)), report, run, t0, ensemble=len(seeds), best_epoch=None)
 
 
 def make_data(out: Path, args) -> Path:

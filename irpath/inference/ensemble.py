@@ -21,7 +21,7 @@ from pathlib import Path
 
 from irpath.errors import ConfigError, MissingFileError
 from irpath.io.paths import OutputError
-from irpath.inference.loading import INFERENCE_FILE, RUN_CONFIG, _recipe_near, load_keras_model
+from irpath.inference.loading import INFERENCE_FILE, RUN_CONFIG, load_inference_model
 
 #: Where the members are listed in the ensemble's config.json.
 ENSEMBLE_KEY = "ensemble"
@@ -48,14 +48,13 @@ def read_members(paths):
             model configs (named, with the keys that differ).
     """
     from irpath.config import to_dict
-    from irpath.methods import get_method
 
     if len(paths) < 2:
         raise ConfigError("an ensemble needs at least two models")
     members, first = [], None
     for path in paths:
         file = _member_file(Path(path))
-        name, cfg, _ = _recipe_near(file, None)
+        name, cfg, model = load_inference_model(file)
         if first is None:
             first = (file, name, cfg)
         elif name != first[1]:
@@ -65,7 +64,6 @@ def read_members(paths):
             keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
             raise ConfigError(f"{file}: its model config differs from {first[0]}'s ({', '.join(keys)}); "
                               "ensemble members must share one recipe")
-        model = get_method(name).inference_model(load_keras_model(file))
         members.append((file, model))
     return first[1], first[2], members
 
@@ -74,7 +72,8 @@ def build_ensemble(models, name: str):
     """One Keras model: the input goes to every member, the outputs are averaged.
 
     Args:
-        models: single-input inference models with the same output shape.
+        models: single-input inference models (:func:`load_inference_model`) with the
+            same output shape.
         name: the ensemble model's name (the members' own inference-model name,
             so each method recognises it as an inference model).
     """
@@ -83,9 +82,9 @@ def build_ensemble(models, name: str):
     inputs = keras.Input(tuple(models[0].inputs[0].shape[1:]), name="image")
     outputs = []
     for i, m in enumerate(models):
-        if len(m.inputs) != 1 or len(m.outputs) != 1:
-            raise ConfigError(f"model {m.name!r} has {len(m.inputs)} inputs and {len(m.outputs)} outputs; "
-                              "an ensemble averages single-input, single-output inference models")
+        if len(m.outputs) != 1:
+            raise ConfigError(f"model {m.name!r} has {len(m.outputs)} outputs; an ensemble averages "
+                              "single-output inference models")
         member = keras.Model(m.inputs[0], m.outputs[0], name=f"member_{i}")
         outputs.append(member(inputs))
     average = keras.layers.Average(name="average", dtype="float32")(outputs)

@@ -16,8 +16,8 @@ import uuid
 from pathlib import Path
 
 from irpath.errors import IrpathError, MissingFileError
-from irpath.inference.loading import (EXPORT_META, INFERENCE_FILE, ModelFileError, _recipe_near,
-                                      load_keras_model, write_export_meta)
+from irpath.inference.loading import (EXPORT_META, INFERENCE_FILE, load_inference_model,
+                                      write_export_meta)
 
 
 class ExportError(IrpathError):
@@ -64,18 +64,13 @@ def export_model(model_path, out_dir, *, overwrite: bool = False, quiet: bool = 
     Raises:
         IrpathError subclasses: no model, a damaged model, an unusable ``out_dir``.
     """
-    from irpath.methods import get_method
-
     model_path = Path(model_path)
     model_file = model_path / INFERENCE_FILE if model_path.is_dir() else model_path
     if not model_file.exists():
         raise MissingFileError(f"{model_file}: no trained {INFERENCE_FILE} (has training finished?)")
     out = Path(out_dir)
     _check_out(out, model_file, overwrite)
-    name, cfg, _ = _recipe_near(model_file, None)
-    model = get_method(name).inference_model(load_keras_model(model_file))
-    if len(model.inputs) != 1:
-        raise ModelFileError(f"{model_file}: is a training model with {len(model.inputs)} inputs")
+    name, cfg, model = load_inference_model(model_file)
     tmp = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -108,7 +108,14 @@ def _recipe_near(model_file: Path, method: str | None):
                       "tell its method and config; load the run directory instead")
 
 
-def _keras_predictor(model_file: Path, method: str | None) -> Predictor:
+def load_inference_model(model_file: Path, method: str | None = None):
+    """``(method, model config, inference model)`` of a ``.keras`` file with its recipe beside it
+    (a training model such as ``best.keras`` is reduced to its inference model).
+
+    Raises:
+        ModelFileError: the file holds a model that is not reducible to one single-input
+            inference model; plus :func:`load_keras_model`'s and :func:`_recipe_near`'s errors.
+    """
     from irpath.methods import get_method
 
     name, cfg, _ = _recipe_near(model_file, method)
@@ -116,6 +123,11 @@ def _keras_predictor(model_file: Path, method: str | None) -> Predictor:
     if len(model.inputs) != 1:
         raise ModelFileError(f"{model_file}: is a training model with {len(model.inputs)} inputs; pass "
                              f"the run directory or its {INFERENCE_FILE}")
+    return name, cfg, model
+
+
+def _keras_predictor(model_file: Path, method: str | None) -> Predictor:
+    name, cfg, model = load_inference_model(model_file, method)
 
     def predict(images):
         # A direct call runs eagerly: images of every size, no retracing warnings.

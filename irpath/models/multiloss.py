@@ -42,8 +42,9 @@ def _preprocess(name: str = "rgb_scale"):
     return layers.Rescaling(1.0 / 127.5, offset=-1.0, name=name)
 
 
-def _convs(x, filters: int, n: int, name: str):
-    for i in range(1, n + 1):
+def _convs(x, filters: int, n: int, name: str, first: int = 1):
+    """``n`` 3x3 ReLU convolutions named ``{name}_conv{first}``, ``{name}_conv{first + 1}``, ..."""
+    for i in range(first, first + n):
         x = layers.Conv2D(filters, 3, padding="same", activation="relu",
                           kernel_initializer="he_normal", name=f"{name}_conv{i}")(x)
     return x
@@ -107,7 +108,7 @@ def build_segmenter(*, in_channels: int = 3, n_classes: int = 2, with_prior: boo
         parts.append(ClassPlanes(name="score_planes")([scores, image]))
     if prior_entry not in PRIOR_ENTRIES:
         raise ValueError(f"prior_entry must be one of {PRIOR_ENTRIES}, got {prior_entry!r}")
-    levels = []
+    done = 0  # convolutions of level 1 already applied
     if prior_entry == "zero_branch" and len(parts) > 1:
         x = layers.Conv2D(filters, 3, padding="same", kernel_initializer="he_normal",
                           name="e1_conv1")(image)
@@ -115,15 +116,13 @@ def build_segmenter(*, in_channels: int = 3, n_classes: int = 2, with_prior: boo
         extra = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer="zeros",
                               name="e1_prior_conv")(extra)
         x = layers.ReLU(name="e1_relu1")(layers.Add(name="e1_add")([x, extra]))
-        x = _convs(x, filters, 1, "e1_b")
-        levels.append(x)
-        x = layers.MaxPooling2D(2, name="down1")(x)
-        first = 2
+        done = 1
     else:
         x = layers.Concatenate(name="stack")(parts) if len(parts) > 1 else image
-        first = 1
-    for level in range(first, depth + 1):
-        x = _convs(x, filters * 2 ** (level - 1), 2, f"e{level}")
+    levels = []
+    for level in range(1, depth + 1):
+        skip = done if level == 1 else 0
+        x = _convs(x, filters * 2 ** (level - 1), 2 - skip, f"e{level}", first=1 + skip)
         levels.append(x)
         x = layers.MaxPooling2D(2, name=f"down{level}")(x)
     x = _convs(x, filters * 2 ** depth, 1, "bottom")

@@ -40,6 +40,14 @@ def _float32_finite(maps):
         assert np.isfinite(m).all()
 
 
+def _fits_and_predicts_a_float32_softmax(model, x, y):
+    """Two epochs with finite losses, then float32, finite per-pixel class probabilities."""
+    _finite_losses(model.fit(x, y, batch_size=2, epochs=2, verbose=0))
+    probs = model.predict(x, verbose=0)
+    _float32_finite(probs)
+    np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
+
+
 def _xla_probe():
     """A loss wrapper that records whether it was traced inside an XLA (jit_compile) function."""
     from tensorflow.python.ops import control_flow_util
@@ -171,10 +179,7 @@ def test_fcn_trains_in_bfloat16(bf16, rng):
     x = (rng.random((2, 16, 16, 3)) * 255).astype(np.float32)
     y = rng.integers(0, 3, (2, 16, 16)).astype(np.int32)
     y = np.eye(3, dtype=np.float32)[y]
-    _finite_losses(model.fit(x, y, batch_size=2, epochs=2, verbose=0))
-    probs = model.predict(x, verbose=0)
-    _float32_finite(probs)
-    np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
+    _fits_and_predicts_a_float32_softmax(model, x, y)
 
 
 def test_multiloss_joint_trains_in_bfloat16(bf16, rng):
@@ -218,10 +223,7 @@ def test_nuclei_trains_in_bfloat16_with_the_perceptual_loss(bf16, rng, tmp_path)
     model.compile(optimizer=model.optimizer, loss=model.loss, run_eagerly=True)
     x = (rng.random((2, 32, 32, 3)) * 255).astype(np.float32)
     y = np.stack([rng.integers(0, 5, (2, 32, 32)), np.ones((2, 32, 32))], -1).astype(np.float32)
-    _finite_losses(model.fit(x, y, batch_size=2, epochs=2, verbose=0))
-    probs = model.predict(x, verbose=0)
-    _float32_finite(probs)
-    np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
+    _fits_and_predicts_a_float32_softmax(model, x, y)
 
 
 def test_custom_layers_accept_bfloat16_inputs(bf16, rng):
