@@ -125,3 +125,38 @@ def test_resume_after_kill_continues_from_checkpoint(tiny_tma, tmp_path):
     assert epochs.count(0) == 1
     assert json.loads(state_file.read_text())["epoch"] == target
     assert (out / "segmenter.keras").exists()
+
+
+def test_cosine_schedule_values_and_resume(tiny_tma, tmp_path):
+    """--lr-schedule cosine: lr at step 0, lr/2 halfway, 0 at the last step; the schedule is
+    saved with the checkpoint's optimizer, and a resumed run keeps following it."""
+    import keras
+
+    from irpath.methods.compsegnet.train import learning_rate
+
+    cfg = TrainConfig(epochs=4, batch_size=4, lr=0.02, lr_schedule="cosine")
+    sched = learning_rate(cfg, steps_per_epoch=5)
+    assert [float(sched(s)) for s in (0, 10, 20)] == pytest.approx([0.02, 0.01, 0.0], abs=1e-7)
+    assert float(sched(5)) == pytest.approx(0.01 * (1 + np.cos(np.pi / 4)), rel=1e-5)
+    assert learning_rate(TrainConfig(lr=0.02), 5) == 0.02        # constant: the paper's
+    with pytest.raises(ConfigError, match="lr_schedule"):
+        TrainConfig(lr_schedule="step")
+
+    out = tmp_path / "run"
+    two = TrainConfig(epochs=2, batch_size=4, lr=TINY_LR, lr_schedule="cosine")
+    train(tiny_tma["train"], tiny_tma["val"], out, tiny_model_config(), two, verbose=0)
+    from irpath.inference.loading import load_keras_model
+
+    opt = load_keras_model(out / "checkpoints" / "last.keras", compile=True).optimizer
+    assert isinstance(opt._learning_rate, keras.optimizers.schedules.CosineDecay)
+    assert int(opt.iterations) > 0
+    assert float(opt.learning_rate) == pytest.approx(0.0, abs=1e-9)   # the end of a 2-epoch curve
+    per_epoch = int(opt.iterations) // 2
+    assert opt._learning_rate.decay_steps == 2 * per_epoch
+    # Resuming to 4 epochs stretches the curve over 4 epochs (it restarts halfway down).
+    train(tiny_tma["train"], tiny_tma["val"], out, tiny_model_config(),
+          TrainConfig(epochs=4, batch_size=4, lr=TINY_LR, lr_schedule="cosine"), verbose=0)
+    opt = load_keras_model(out / "checkpoints" / "last.keras", compile=True).optimizer
+    assert opt._learning_rate.decay_steps == int(opt.iterations) == 4 * per_epoch
+    assert float(opt.learning_rate) == pytest.approx(0.0, abs=1e-9)
+    assert [int(r["epoch"]) for r in csv.DictReader(open(out / "history.csv"))] == [0, 1, 2, 3]

@@ -13,7 +13,7 @@ import argparse
 import numpy as np
 
 from irpath.methods.base import Method
-from irpath.methods.compsegnet.config import (LOSSES, NORMALISATIONS, CompSegNetConfig,
+from irpath.methods.compsegnet.config import (LOSSES, LR_SCHEDULES, NORMALISATIONS, CompSegNetConfig,
                                               CompSegNetTrainConfig)
 
 TRAIN_HELP = """\
@@ -65,6 +65,9 @@ class CompSegNet(Method):
                        help="abs: Σ|o − αℓ| as printed (a cancer spot past σ⁻¹(α) ≈ 1.45α is pulled "
                             "back); signed: cancer spots α − o, cancer-free o (the same below α; "
                             f"more tumour keeps being rewarded through γ) (default {t.loss})")
+        p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=t.lr_schedule,
+                       help="constant: the paper's; cosine: decays the rate to 0 over all epochs, "
+                            f"so a short run ends settled (default {t.lr_schedule})")
         p.add_argument("--norm", choices=NORMALISATIONS, default=d.norm,
                        help=f"normalisation after each convolution (default {d.norm}; 'none' is the "
                             "original U-Net, which tends to collapse, see models/compsegnet/README.md)")
@@ -79,7 +82,7 @@ class CompSegNet(Method):
                        help="min-max scaling over the amide I band or the whole spectrum")
 
     model_flags = ("filters", "depth", "alpha", "beta", "gamma", "norm")
-    train_flags = ("epochs", "batch_size", "lr", "seed", "loss")
+    train_flags = ("epochs", "batch_size", "lr", "seed", "loss", "lr_schedule")
     negated_flags = {"augment": "no_augment"}
 
     def configs_from_args(self, args):

@@ -90,6 +90,8 @@ class CompSegNetConfig:
 
 #: CompSegNet's loss forms (:func:`irpath.losses.weak_label.comparative_loss`).
 LOSSES = ("abs", "signed")
+#: Learning-rate schedules: the paper's constant rate, or a cosine decay to 0 over all epochs.
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +111,9 @@ class CompSegNetTrainConfig:
         loss: "abs" (g = Σ|o − αℓ|, the paper's equation) or "signed" (cancer spots
             α − o, cancer-free o: equal below α, but a cancer spot is not pulled back
             once σ passes α; :mod:`irpath.losses.weak_label`).
+        lr_schedule: "constant" (the paper's) or "cosine": lr · (1 + cos(π t / T)) / 2
+            at step t of T = epochs x steps per epoch, so a short run ends with small
+            steps instead of at the noise level of a large constant rate.
     """
 
     epochs: int = 400
@@ -118,9 +123,12 @@ class CompSegNetTrainConfig:
     augment: bool = True
     rms_init: float = 0.0
     loss: str = "abs"
+    lr_schedule: str = "constant"
 
     def __post_init__(self):
         check(self.loss in LOSSES, f"loss must be one of {LOSSES}, got {self.loss!r}")
+        check(self.lr_schedule in LR_SCHEDULES,
+              f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         check(self.batch_size >= 2, f"batch size must be >= 2 (a cancer and a cancer-free "
                                      f"spot per batch), got {self.batch_size}")

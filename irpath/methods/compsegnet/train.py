@@ -36,6 +36,18 @@ def tissue_statistics(index, preprocess=None, axis=None) -> tuple[np.ndarray, np
     return channel_stats(spots())
 
 
+def learning_rate(train_cfg: CompSegNetTrainConfig, steps_per_epoch: int):
+    """RMSprop's learning rate: ``train_cfg.lr``, or a cosine decay from it to 0 over
+    ``epochs x steps_per_epoch`` steps (a Keras schedule, saved with the optimizer, so a
+    resumed run continues on the same curve)."""
+    if train_cfg.lr_schedule == "constant":
+        return float(train_cfg.lr)
+    import keras
+
+    return keras.optimizers.schedules.CosineDecay(
+        train_cfg.lr, decay_steps=int(train_cfg.epochs * steps_per_epoch), alpha=0.0)
+
+
 def _features(batch):
     return {"cube": batch["cube"], "tissue": batch["tissue"]}, batch["label"]
 
@@ -87,7 +99,8 @@ def train(train_manifest, val_manifest, out_dir, model_cfg: CompSegNetConfig = C
         from irpath.train.optimizers import RMSprop
 
         model = build_from_config(model_cfg, mean, std)
-        model.compile(optimizer=RMSprop(learning_rate=train_cfg.lr, initial_accumulator=train_cfg.rms_init),
+        model.compile(optimizer=RMSprop(learning_rate=learning_rate(train_cfg, steps_per_epoch),
+                                        initial_accumulator=train_cfg.rms_init),
                       loss=ComparativeLoss(alpha=model_cfg.alpha, signed=train_cfg.loss == "signed"))
         return model
 
@@ -108,7 +121,8 @@ def train(train_manifest, val_manifest, out_dir, model_cfg: CompSegNetConfig = C
     from irpath.train.strategy import make_strategy
 
     strategy = strategy or make_strategy()
+    steps_per_epoch = steps(train_cfg.batch_size * strategy.num_replicas_in_sync)
     info = fit(run, build=build, datasets=datasets, epochs=train_cfg.epochs, seed=train_cfg.seed,
-               batch_size=train_cfg.batch_size, strategy=strategy, verbose=verbose, lr=train_cfg.lr,
-               steps_per_epoch=steps(train_cfg.batch_size * strategy.num_replicas_in_sync))
+               batch_size=train_cfg.batch_size, strategy=strategy, verbose=verbose,
+               lr=learning_rate(train_cfg, steps_per_epoch), steps_per_epoch=steps_per_epoch)
     return finish(run, get_method(NAME), fit_info=info)
