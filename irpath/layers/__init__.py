@@ -7,6 +7,8 @@ from irpath.layers.pooling_neuron import PoolingNeuron, sigma_abg
 from irpath.layers.saliency_prior import SaliencyPrior
 from irpath.layers.spectral_standardise import SpectralStandardise
 from irpath.layers.spectral_preprocess import MinMaxScale, SavitzkyGolay, VectorNormalise
+from irpath.layers.tissue_noise import TissueNoise
 
 __all__ = ["ClassPlanes", "CropToMatch", "MinMaxScale", "PadChannels", "PadToMultiple", "PoolingNeuron",
-           "SaliencyPrior", "SavitzkyGolay", "SpectralStandardise", "StopGradient", "VectorNormalise", "sigma_abg"]
+           "SaliencyPrior", "SavitzkyGolay", "SpectralStandardise", "StopGradient", "TissueNoise", "VectorNormalise",
+           "sigma_abg"]

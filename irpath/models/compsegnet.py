@@ -11,7 +11,8 @@ from __future__ import annotations
 import keras
 
 from irpath.methods.compsegnet.config import CompSegNetConfig
-from irpath.layers import CropToMatch, PadChannels, PadToMultiple, PoolingNeuron, SpectralStandardise
+from irpath.layers import (CropToMatch, PadChannels, PadToMultiple, PoolingNeuron, SpectralStandardise,
+                           TissueNoise)
 from irpath.models.unet import activation_map_head, unet_features
 from irpath.train.precision import output_dtype
 
@@ -21,7 +22,8 @@ SEGMENTER_NAME = "segmenter"
 def segmenter_kwargs(cfg: CompSegNetConfig) -> dict:
     """The one place a config becomes :func:`build_segmenter` keyword arguments."""
     return dict(in_channels=cfg.in_channels, filters=cfg.filters, depth=cfg.depth,
-                norm=cfg.norm, map_bias=cfg.map_bias, preprocess=cfg.preprocess, axis=cfg.axis)
+                norm=cfg.norm, map_bias=cfg.map_bias, preprocess=cfg.preprocess, axis=cfg.axis,
+                input_noise=cfg.input_noise)
 
 
 def pooling_kwargs(cfg: CompSegNetConfig) -> dict:
@@ -30,7 +32,7 @@ def pooling_kwargs(cfg: CompSegNetConfig) -> dict:
 
 def build_segmenter(mean, std, *, in_channels: int = 450, filters: int = 64, depth: int = 4,
                     norm: str = "none", map_bias: float = 0.0, preprocess=None,
-                    axis=None) -> keras.Model:
+                    axis=None, input_noise: float = 0.0) -> keras.Model:
     """The U-Net segmenter: (N, H, W, C) raw cube -> (N, H, W, 1) activation map in [0, 1].
 
     Any H and W work: the cube is zero-padded to a multiple of 2**depth and the
@@ -52,6 +54,8 @@ def build_segmenter(mean, std, *, in_channels: int = 450, filters: int = 64, dep
             none), run as fixed layers before the standardisation; ``mean``/``std``
             must then be statistics of preprocessed spectra.
         axis: (C,) wavenumbers, needed for the amide I min-max.
+        input_noise: > 0 adds :class:`irpath.layers.TissueNoise` after the
+            standardisation (training only).
     """
     from irpath.layers.spectral_preprocess import preprocessing_layers
     from irpath.train.precision import reduced_precision
@@ -61,6 +65,8 @@ def build_segmenter(mean, std, *, in_channels: int = 450, filters: int = 64, dep
     for layer in preprocessing_layers(preprocess, axis, dtype=output_dtype()):
         x = layer(x)
     x = SpectralStandardise(mean, std, name="standardise", dtype=output_dtype())(x)
+    if input_noise > 0:
+        x = TissueNoise(input_noise, name="input_noise", dtype=output_dtype())(x)
     if reduced_precision():
         x = PadChannels(8, name="pad_channels")(x)
     x = PadToMultiple(2**depth, name="pad")(x)

@@ -52,7 +52,7 @@ def test_flags_map_onto_config_fields_including_negated_ones():
     method.add_train_arguments(parser)
     args = parser.parse_args(["--train-manifest", "a", "--val-manifest", "b", "--filters", "16",
                               "--no-augment", "--seed", "3", "--sg-deriv", "1", "--loss", "signed",
-                              "--lr-schedule", "cosine"])
+                              "--lr-schedule", "cosine", "--input-noise", "0.2"])
     model, train = method.configs_from_args(args)
     assert model.filters == 16 and train.seed == 3 and train.augment is False and train.loss == "signed"
     assert model.preprocess["sg_deriv"] == 1
@@ -60,6 +60,7 @@ def test_flags_map_onto_config_fields_including_negated_ones():
     assert back["no_augment"] is True and "augment" not in back and back["sg_deriv"] == 1
     assert back["loss"] == "signed" and train.lr_schedule == back["lr_schedule"] == "cosine"
     assert CompSegNetTrainConfig().lr_schedule == "constant"
+    assert model.input_noise == back["input_noise"] == 0.2 and CompSegNetConfig().input_noise == 0.0
     from irpath.errors import ConfigError
 
     assert CompSegNetTrainConfig().loss == "abs"  # the paper's form stays the default

@@ -80,3 +80,26 @@ def test_normalisation_variants_build(norm, layer, rng):
     convs = sum(type(lyr) is keras.layers.Conv2D and lyr.name != "activation_map" for lyr in seg.layers)
     for kind, count in kinds.items():
         assert count == (convs if kind is layer else 0), (kind, count)  # one after every convolution
+
+
+def test_input_noise_is_a_training_only_layer(rng, tmp_path):
+    from irpath.layers import TissueNoise
+
+    plain = extract_segmenter(build_from_config(CompSegNetConfig(in_channels=6, filters=4, depth=1),
+                                                np.zeros(6), np.ones(6)))
+    assert not any(isinstance(lyr, TissueNoise) for lyr in plain.layers)   # default: no layer
+    keras.utils.set_random_seed(2)
+    seg = extract_segmenter(build_from_config(
+        CompSegNetConfig(in_channels=6, filters=4, depth=1, input_noise=0.5), np.zeros(6), np.ones(6)))
+    assert seg.get_layer("input_noise").stddev == 0.5
+    w = seg.get_layer("activation_map").kernel
+    w.assign(np.full(w.shape, 0.3, np.float32))
+    cube = rng.random((2, 8, 8, 6)).astype(np.float32)
+    assert not np.allclose(np.asarray(seg(cube, training=True)), np.asarray(seg(cube, training=True)))
+    inferred = np.asarray(seg(cube))     # after the training calls (they move BatchNorm's statistics)
+    np.testing.assert_array_equal(np.asarray(seg(cube)), inferred)              # deterministic
+    seg.save(tmp_path / "s.keras")
+    np.testing.assert_allclose(np.asarray(keras.saving.load_model(tmp_path / "s.keras")(cube)), inferred,
+                               rtol=1e-6)
+    with pytest.raises(Exception, match="input_noise"):
+        CompSegNetConfig(input_noise=-0.1)

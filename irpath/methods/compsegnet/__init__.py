@@ -72,6 +72,9 @@ class CompSegNet(Method):
                        help=f"normalisation after each convolution (default {d.norm}; 'none' is the "
                             "original U-Net, which tends to collapse, see models/compsegnet/README.md)")
         p.add_argument("--no-augment", action="store_true", help="no random flips / 90° rotations")
+        p.add_argument("--input-noise", type=float, default=d.input_noise, metavar="SD",
+                       help="Gaussian noise on the standardised tissue spectra while training, in "
+                            f"channel stds (a regulariser for few spots; default {d.input_noise:g} = none)")
         g = p.add_argument_group("spectral preprocessing (inside the model; default none)")
         g.add_argument("--vector-norm", action="store_true", help="unit L2 norm per spectrum")
         g.add_argument("--sg-deriv", type=int, choices=(0, 1, 2), default=0,
@@ -81,7 +84,7 @@ class CompSegNet(Method):
         g.add_argument("--minmax", choices=("none", "amide", "spectrum"), default="none",
                        help="min-max scaling over the amide I band or the whole spectrum")
 
-    model_flags = ("filters", "depth", "alpha", "beta", "gamma", "norm")
+    model_flags = ("filters", "depth", "alpha", "beta", "gamma", "norm", "input_noise")
     train_flags = ("epochs", "batch_size", "lr", "seed", "loss", "lr_schedule")
     negated_flags = {"augment": "no_augment"}
 

@@ -41,6 +41,10 @@ class CompSegNetConfig:
             standardisation, as a dict of :class:`irpath.spectra.preprocess.PreprocessSpec`
             fields (vector_norm, sg_deriv, sg_window, sg_order, minmax); {} = none (paper).
             Stored canonically: only non-default keys.
+        input_noise: standard deviation of Gaussian noise added to the standardised
+            tissue spectra while training (:class:`irpath.layers.TissueNoise`, in units
+            of each channel's tissue std; identity at inference). 0 (default, the
+            paper's) adds no layer.
     """
 
     in_channels: int = 450
@@ -55,6 +59,7 @@ class CompSegNetConfig:
     norm: str = "batch"
     threshold: float = 0.35
     preprocess: dict = dataclasses.field(default_factory=dict)
+    input_noise: float = 0.0
 
     def __post_init__(self):
         from irpath.spectra.preprocess import PreprocessSpec
@@ -71,6 +76,7 @@ class CompSegNetConfig:
         check(self.norm in NORMALISATIONS, f"norm must be one of {NORMALISATIONS}, got {self.norm!r}")
         check(0 < self.threshold < 1, f"threshold must be in (0, 1), got {self.threshold}")
         check(self.wn_start != self.wn_stop, "wn_start and wn_stop must differ")
+        check(0 <= self.input_noise < 10, f"input_noise must be in [0, 10), got {self.input_noise}")
 
     @property
     def map_bias(self) -> float:
