@@ -54,13 +54,15 @@ def test_report_matches_metrics_recomputed_from_saved_maps(tiny_run, tiny_tma, t
 
     report = evaluate(load_predictor(tiny_run), tiny_tma["test"], tmp_path / "eval", overlays=False)
     index = CacheIndex.open(tmp_path / "eval" / "cache")
-    thr, dices, fractions = report["threshold"], [], []
+    thr, dices, fractions, pooled = report["threshold"], [], [], []
     for i, s in enumerate(report["spots"]):
         amap = np.load(tmp_path / "eval" / s["map"])
         assert amap.shape == (24, 24) and 0 <= amap.min() and amap.max() <= 1
         _, tissue, mask = index.load(i)
         tissue = tissue.astype(bool)
         fractions.append(tumour_fraction(amap, tissue, thr))
+        pooled.append(amap[tissue].mean())
+        assert s["pooled_activation"] == pytest.approx(pooled[-1], rel=1e-6)
         assert s["tumour_fraction"] == pytest.approx(((amap >= thr) & tissue).sum() / tissue.sum())
         if s["label"] == 1:
             expected = dice((amap >= thr) & tissue, mask.astype(bool))
@@ -69,6 +71,19 @@ def test_report_matches_metrics_recomputed_from_saved_maps(tiny_run, tiny_tma, t
     assert report["auc"] == pytest.approx(roc_auc(np.array(fractions), np.array([s["label"] for s in report["spots"]])))
     assert report["dice_mean"] == pytest.approx(np.mean(dices))
     assert report["dice_std"] == pytest.approx(np.std(dices))
+    labels = np.array([s["label"] for s in report["spots"]])
+    assert report["auc_pooled"] == pytest.approx(roc_auc(np.array(pooled), labels))
+
+
+def test_pooled_score_ranks_spots_that_stay_below_the_threshold(tiny_tma, tmp_path):
+    """Known answer: a map of 0.3 on the tumour (below 0.35) leaves every tumour fraction
+    at 0 (AUC 0.5, all tied), while the pooled activation still separates the classes."""
+    oracle = oracle_predictor(tiny_tma["test"])
+    faint = Predictor(lambda cubes: 0.3 * oracle.predict(cubes), "compsegnet", oracle.config, "faint")
+    report = evaluate(faint, tiny_tma["test"], tmp_path / "eval", overlays=False)
+    assert all(s["tumour_fraction"] == 0 for s in report["spots"])
+    assert report["auc"] == 0.5 and report["auc_pooled"] == 1.0
+    assert report["dice_mean"] == 0.0
 
 
 def test_predict_writes_maps_and_fractions(tiny_run, tiny_tma, tmp_path):

@@ -154,7 +154,8 @@ class CompSegNet(Method):
                         tile_limit=getattr(args, "tile_limit", None), tta=bool(getattr(args, "tta", None)))
 
     def brief(self, report: dict) -> dict:
-        return {k: report.get(k) for k in ("auc", "dice_mean", "dice_std", "threshold", "n_spots")}
+        return {k: report.get(k) for k in ("auc", "auc_pooled", "dice_mean", "dice_std", "threshold",
+                                           "n_spots")}
 
 
 METHOD = CompSegNet()

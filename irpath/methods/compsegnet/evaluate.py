@@ -4,6 +4,11 @@ Maps are thresholded (default 0.35); a spot's tumour fraction is active tissue
 pixels / tissue pixels; the ROC over fraction thresholds gives the spot AUC;
 Dice compares the thresholded map (on tissue) with the ground-truth mask over
 cancer spots.
+
+The report also scores each spot by its *pooled activation*, the mean of the map
+over the tissue: the input of CompSegNet's pooling neuron, so it ranks spots as the
+trained spot output o = σ_{α,β,γ}(mean) does (``auc_pooled``). Unlike the fraction
+it has no threshold, so spots with no pixel above it are not all tied at 0.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ def evaluate(predictor, manifest, out_dir, *, threshold: float | None = None,
         tta: average each map over the 8 flips / quarter turns of the spot.
 
     Returns:
-        The report dict: auc, dice_mean, dice_std, threshold, spots[...].
+        The report dict: auc (tumour fraction), auc_pooled (mean activation), dice_mean,
+        dice_std, threshold, spots[...].
     """
     from irpath.data import build_cache
     from irpath.data.prepare import PreparedImage
@@ -68,8 +74,9 @@ def evaluate(predictor, manifest, out_dir, *, threshold: float | None = None,
                          None if mask is None else mask.astype(bool), out / "overlays" / f"{stem}.png",
                          title=f"{image.name}  label={'cancer' if label else 'cancer-free'}  "
                                f"fraction={frac:.2f}" + ("" if d is None else f"  Dice={d:.2f}"))
-        spots.append({"image": str(image), "label": label, "tumour_fraction": float(frac), "dice": d,
-                      "map": f"maps/{stem}.npy"})
+        pooled = float(amap[tissue].mean()) if tissue.any() else 0.0
+        spots.append({"image": str(image), "label": label, "tumour_fraction": float(frac),
+                      "pooled_activation": pooled, "dice": d, "map": f"maps/{stem}.npy"})
         print(f"[{i + 1}/{len(index.entries)}] {image.name}: label {label}, fraction {frac:.3f}"
               + ("" if d is None else f", Dice {d:.3f}"), file=sys.stderr, flush=True)
     scores = np.array([s["tumour_fraction"] for s in spots])
@@ -82,8 +89,9 @@ def evaluate(predictor, manifest, out_dir, *, threshold: float | None = None,
         plot_roc(fpr, tpr, report["auc"], out / "roc.png",
                  title=f"spot-level ROC (tumour fraction, threshold {thr:.2f})")
         report["roc"] = {"fpr": [float(v) for v in fpr], "tpr": [float(v) for v in tpr]}
+        report["auc_pooled"] = float(roc_auc(np.array([s["pooled_activation"] for s in spots]), labels))
     else:
-        report["auc"] = None
+        report["auc"] = report["auc_pooled"] = None
         print("note: the manifest has only one class; AUC is undefined", file=sys.stderr)
     dices = [s["dice"] for s in spots if s["dice"] is not None]
     report["dice_mean"] = float(np.mean(dices)) if dices else None
