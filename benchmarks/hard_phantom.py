@@ -13,8 +13,12 @@ scatter, spot sizes 32-96 px), then
   over all tissue pixels, Dice over the cancer spots, and a spot AUC from the
   tumour fraction at that threshold;
 * for each recipe, runs ``irpath train compsegnet`` and ``irpath evaluate compsegnet``
-  through the CLI (subprocesses of the same Python) and reads the spot AUC and Dice
-  from ``irpath evaluate``'s own report.json.
+  through the CLI (subprocesses of the same Python) and reads the spot AUCs (tumour
+  fraction, the paper's, and pooled activation) and Dice from ``irpath evaluate``'s own
+  report.json;
+* with ``--fresh-test N``, scores every row's model and the bound (still fitted on the
+  training spots, threshold from the validation spots) on N new test spots of data seed
+  ``--data-seed + 1``: a check on spots no recipe choice has seen.
 
 A recipe is ``NAME=FLAGS``: ``irpath train compsegnet`` flags appended after the
 common ``--base`` flags (later flags win), plus two optional tokens of this script:
@@ -171,18 +175,35 @@ def _manifests(recipe: dict, data: Path) -> dict:
             if recipe["correct"] is None else corrected(data, recipe["correct"]))
 
 
+SCORES = ("auc", "auc_pooled", "dice_mean", "dice_std", "threshold")
+
+
 def _row(recipe: dict, seed, report: dict, run: Path, t0: float, **extra) -> dict:
-    """One results row from ``irpath evaluate``'s report."""
+    """One results row from ``irpath evaluate``'s report (``auc_pooled`` is None in
+    reports written before it existed)."""
     return {"recipe": recipe["name"], "flags": " ".join(recipe["train"]), "correct": recipe["correct"],
-            "seed": seed, **{k: report[k] for k in ("auc", "dice_mean", "dice_std", "threshold")},
+            "seed": seed, **{k: report.get(k) for k in SCORES},
             "seconds": round(time.time() - t0, 1), "run": str(run), **extra}
 
 
-def _evaluate(recipe: dict, model: Path, manifest: Path, run: Path) -> dict:
+def _evaluate(recipe: dict, model: Path, manifest: Path, run: Path, name: str = "eval") -> dict:
+    """``irpath evaluate`` into ``run/name`` (reused when its report exists for ``name != "eval"``)."""
+    report = run / name / "report.json"
+    if name != "eval" and report.exists():
+        return json.loads(report.read_text())
     extra = [] if recipe["threshold"] is None else ["--threshold", recipe["threshold"]]
     irpath("evaluate", "compsegnet", "--model", model, "--manifest", manifest,
-           "--out", run / "eval", *extra, log=run.parent / f"{run.name}.eval.log")
-    return json.loads((run / "eval" / "report.json").read_text())
+           "--out", run / name, *extra, log=run.parent / f"{run.name}.{name}.log")
+    return json.loads(report.read_text())
+
+
+def fresh_scores(recipe: dict, run: Path, manifest: Path, bound: dict) -> dict:
+    """The row's model on the fresh test spots: its scores and Dice / the bound's Dice there."""
+    if recipe["correct"] is not None:
+        return {}  # the fresh spots are not corrected
+    report = _evaluate(recipe, run / "model", manifest, run, name="fresh-eval")
+    scores = {k: report.get(k) for k in SCORES}
+    return {**scores, "bound_dice": bound["dice_mean"], "ratio": scores["dice_mean"] / bound["dice_mean"]}
 
 
 def run_recipe(recipe: dict, seed: int, data: Path, runs: Path, base: list[str]) -> dict:
@@ -193,6 +214,8 @@ def run_recipe(recipe: dict, seed: int, data: Path, runs: Path, base: list[str])
     t0 = time.time()
     if (run / "eval" / "report.json").exists() and (run / "model" / "train_summary.json").exists():
         report = json.loads((run / "eval" / "report.json").read_text())
+        if "auc_pooled" not in report:  # evaluated before irpath reported it
+            report = _evaluate(recipe, run / "model", manifests["test"], run)
     else:
         irpath("train", "compsegnet", "--train-manifest", manifests["train"], "--val-manifest",
                manifests["val"], "--out", run / "model", *base, *recipe["train"], "--seed", seed,
@@ -215,17 +238,24 @@ def run_ensemble(recipe: dict, seeds, data: Path, runs: Path) -> dict:
     return _row(recipe, "+".join(map(str, seeds)), report, run, t0, ensemble=len(seeds), best_epoch=None)
 
 
-def make_data(out: Path, args) -> Path:
+def _num(v) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def make_data(out: Path, args, *, n=None, seed=None) -> Path:
+    """The hard phantom in ``out/data`` (made once): ``n`` = (train, val, test) spots and
+    ``seed`` default to the arguments'."""
     from irpath.demo.synthetic import make_tma
 
+    n = n or (args.n_train, args.n_val, args.n_test)
+    seed = args.data_seed if seed is None else seed
     data = out / "data"
     if not (data / "test" / "manifest.csv").exists():
         t0 = time.time()
-        make_tma(data, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test,
-                 seed=args.data_seed, setting="hard", size_range=tuple(args.size_range))
-        print(f"hard phantom: {args.n_train}/{args.n_val}/{args.n_test} spots of "
-              f"{args.size_range[0]}-{args.size_range[1]} px, seed {args.data_seed}, "
-              f"{time.time() - t0:.1f} s", flush=True)
+        make_tma(data, n_train=n[0], n_val=n[1], n_test=n[2], seed=seed, setting="hard",
+                 size_range=tuple(args.size_range))
+        print(f"hard phantom: {n[0]}/{n[1]}/{n[2]} spots of {args.size_range[0]}-{args.size_range[1]} px, "
+              f"seed {seed}, {time.time() - t0:.1f} s", flush=True)
     return data
 
 
@@ -242,6 +272,9 @@ def main(argv=None) -> int:
     p.add_argument("--recipe", action="append", default=[], help="NAME=FLAGS (repeatable)")
     p.add_argument("--json", default=None, help="results JSON (default OUT/results.json)")
     p.add_argument("--bound-only", action="store_true", help="only the data and the supervised bound")
+    p.add_argument("--fresh-test", type=int, default=0, metavar="N",
+                   help="also score every row (and the bound) on N fresh test spots, data seed "
+                        "--data-seed + 1, that no recipe choice has seen (default 0: none)")
     p.add_argument("--ensemble", type=int, nargs="+", default=[], metavar="K",
                    help="also evaluate `irpath ensemble` of every K of the recipe's --seeds runs")
     args = p.parse_args(argv)
@@ -265,12 +298,24 @@ def main(argv=None) -> int:
     print(f"supervised bound ({key}): pixel AUC {b['pixel_auc']:.3f}, spot AUC {b['spot_auc']:.3f}, "
           f"Dice {b['dice_mean']:.3f} +- {b['dice_std']:.3f} at threshold {b['threshold']:.2f} "
           f"(chosen on val; at 0.5: {b['dice_mean_at_0.5']:.3f})", flush=True)
+    fresh = None
+    if args.fresh_test:
+        fresh = make_data(out / "fresh", args, n=(2, 2, args.fresh_test), seed=args.data_seed + 1)
+        fkey = f"{key} fresh: data_seed={args.data_seed + 1} n_test={args.fresh_test}"
+        if fkey not in results["bounds"]:
+            train, val = (load_split(data / s / "manifest.csv") for s in ("train", "val"))
+            results["bounds"][fkey] = evaluate_bound(fit_bound(train), val,
+                                                     load_split(fresh / "test" / "manifest.csv"))
+            results_path.write_text(json.dumps(results, indent=2) + "\n")
+        fb = results["bounds"][fkey]
+        print(f"bound on the fresh test spots: spot AUC {fb['spot_auc']:.3f}, Dice "
+              f"{fb['dice_mean']:.3f} +- {fb['dice_std']:.3f}", flush=True)
     if args.bound_only:
         return 0
 
     base = shlex.split(args.base)
-    print(f"{'recipe':<28} {'seed':>7} {'spot AUC':>8} {'Dice':>13} {'bound':>6} {'ratio':>6} {'time':>7}",
-          flush=True)
+    print(f"{'recipe':<28} {'seed':>7} {'spot AUC':>8} {'pooled':>6} {'Dice':>13} {'bound':>6} {'ratio':>6} "
+          f"{'time':>7}" + ("   fresh: AUC pooled ratio" if fresh else ""), flush=True)
     for text in args.recipe:
         recipe = parse_recipe(text)
         jobs = [(seed, lambda s=seed: run_recipe(recipe, s, data, out / "runs", base)) for seed in args.seeds]
@@ -280,11 +325,15 @@ def main(argv=None) -> int:
             row = job()
             row.update(data=key, base=args.base, bound_dice=b["dice_mean"],
                        ratio=row["dice_mean"] / b["dice_mean"] if b["dice_mean"] else None)
+            if fresh is not None:
+                row["fresh"] = fresh_scores(recipe, Path(row["run"]), fresh / "test" / "manifest.csv", fb)
             results["rows"].append(row)
             results_path.write_text(json.dumps(results, indent=2) + "\n")
-            print(f"{row['recipe']:<28} {seed:>7} {row['auc']:>8.3f} "
+            f = row.get("fresh") or {}
+            print(f"{row['recipe']:<28} {seed:>7} {row['auc']:>8.3f} {_num(row['auc_pooled']):>6} "
                   f"{row['dice_mean']:>6.3f} +- {row['dice_std']:.2f} {b['dice_mean']:>6.3f} "
-                  f"{row['ratio']:>6.2f} {row['seconds']:>6.0f}s", flush=True)
+                  f"{row['ratio']:>6.2f} {row['seconds']:>6.0f}s"
+                  + (f"   {f['auc']:.3f} {_num(f['auc_pooled'])} {f['ratio']:.2f}" if f else ""), flush=True)
     return 0
 
 

@@ -17,9 +17,9 @@ and saved_model/, so `irpath evaluate`, `predict` and `export` take
 prediction takes as long as all members together.
 
 example:
-  for s in 0 1 2; do irpath train compsegnet --config models/compsegnet-hard/config.json \\
+  for s in 0 1 2 3; do irpath train compsegnet --config models/compsegnet-hard/config.json \\
       --seed $s --train-manifest train.csv --val-manifest val.csv --out runs/s$s; done
-  irpath ensemble --out runs/ensemble runs/s0 runs/s1 runs/s2
+  irpath ensemble --out runs/ensemble runs/s0 runs/s1 runs/s2 runs/s3
   irpath evaluate --model runs/ensemble --manifest test.csv --out runs/ensemble/eval
 """
 

@@ -157,3 +157,14 @@ def test_hard_recipe_loads_through_the_train_cli(tmp_path, monkeypatch):
                 "--val-manifest", "v.csv", "--out", str(tmp_path / "run")]) == 0
     _, model, train = read_recipe(path, method="compsegnet")
     assert seen == {"model": model, "train": train}
+
+
+def test_rows_carry_both_spot_aucs(tmp_path):
+    bench = _bench()
+    recipe = bench.parse_recipe("x=--vector-norm")
+    report = {"auc": 0.9, "auc_pooled": 0.95, "dice_mean": 0.7, "dice_std": 0.1, "threshold": 0.35}
+    row = bench._row(recipe, 0, report, tmp_path, 0.0, best_epoch=3)
+    assert (row["auc"], row["auc_pooled"], row["best_epoch"], row["flags"]) == (0.9, 0.95, 3, "--vector-norm")
+    old = {k: v for k, v in report.items() if k != "auc_pooled"}   # a report from before auc_pooled
+    assert bench._row(recipe, 0, old, tmp_path, 0.0)["auc_pooled"] is None
+    assert bench._num(None) == "-" and bench._num(0.95) == "0.950"
