@@ -38,8 +38,8 @@ def tissue_statistics(index, preprocess=None, axis=None) -> tuple[np.ndarray, np
 
 def learning_rate(train_cfg: CompSegNetTrainConfig, steps_per_epoch: int):
     """RMSprop's learning rate: ``train_cfg.lr``, or a cosine decay from it to 0 over
-    ``epochs x steps_per_epoch`` steps (a Keras schedule, saved with the optimizer, so a
-    resumed run continues on the same curve)."""
+    ``epochs x steps_per_epoch`` steps (a Keras schedule, saved with the optimizer: a
+    resumed run continues on it, stretched to the new total if ``--epochs`` grew)."""
     if train_cfg.lr_schedule == "constant":
         return float(train_cfg.lr)
     import keras
