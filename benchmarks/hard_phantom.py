@@ -42,6 +42,7 @@ import csv
 import itertools
 import json
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -238,6 +239,18 @@ def run_ensemble(recipe: dict, seeds, data: Path, runs: Path) -> dict:
     return _row(recipe, "+".join(map(str, seeds)), report, run, t0, ensemble=len(seeds), best_epoch=None)
 
 
+def drop_caches(run: Path) -> int:
+    """Delete the spot caches under a finished row's folder (its training cache and each
+    evaluation's): they are rebuilt from the manifests when needed and are most of a run's
+    size (about 40 GB over this benchmark's rows). Returns the bytes freed."""
+    freed = 0
+    for cache in list(run.glob("*/cache")):
+        if cache.is_dir():
+            freed += sum(f.stat().st_size for f in cache.rglob("*") if f.is_file())
+            shutil.rmtree(cache)
+    return freed
+
+
 def _num(v) -> str:
     return "-" if v is None else f"{v:.3f}"
 
@@ -277,6 +290,8 @@ def main(argv=None) -> int:
                         "--data-seed + 1, that no recipe choice has seen (default 0: none)")
     p.add_argument("--ensemble", type=int, nargs="+", default=[], metavar="K",
                    help="also evaluate `irpath ensemble` of every K of the recipe's --seeds runs")
+    p.add_argument("--keep-caches", action="store_true",
+                   help="keep each run's spot caches (default: delete them once its row is written)")
     args = p.parse_args(argv)
 
     out = Path(args.out)
@@ -329,6 +344,8 @@ def main(argv=None) -> int:
                 row["fresh"] = fresh_scores(recipe, Path(row["run"]), fresh / "test" / "manifest.csv", fb)
             results["rows"].append(row)
             results_path.write_text(json.dumps(results, indent=2) + "\n")
+            if not args.keep_caches:
+                drop_caches(Path(row["run"]))
             f = row.get("fresh") or {}
             print(f"{row['recipe']:<28} {seed:>7} {row['auc']:>8.3f} {_num(row['auc_pooled']):>6} "
                   f"{row['dice_mean']:>6.3f} +- {row['dice_std']:.2f} {b['dice_mean']:>6.3f} "

@@ -15,9 +15,11 @@ is read from the model; METHOD may be given and must then agree with it.
 compsegnet: as in the CompSegNet paper, activation maps are thresholded (default
 0.35), each spot's tumour fraction (active tissue pixels / tissue pixels) is
 scored against its label by ROC (spot-level AUC), and Dice is computed between
-the thresholded map and the manifest's `mask` over cancer spots. Writes
-EVAL_DIR/report.json (auc, dice_mean, dice_std, threshold, per-spot list),
-roc.png, overlays/*.png and maps/*.npy.
+the thresholded map and the manifest's `mask` over cancer spots. auc_pooled
+ranks the spots by their pooled activation instead (the mean of the map over the
+tissue, the input of the pooling neuron; no threshold). Writes
+EVAL_DIR/report.json (auc, auc_pooled, dice_mean, dice_std, threshold, per-spot
+list), roc.png (both ROC curves), overlays/*.png and maps/*.npy.
 
 Every method writes EVAL_DIR/report.json; the method-specific options below
 are used by the method named in their help.

@@ -65,3 +65,19 @@ def tumour_fraction(prob_map, tissue, threshold: float = DEFAULT_THRESHOLD) -> f
     if n_tissue == 0:
         return 0.0
     return int((threshold_map(prob_map, threshold) & tissue).sum()) / n_tissue
+
+
+def pooled_activation(prob_map, tissue) -> float:
+    """Mean activation over the tissue: the input of CompSegNet's pooling neuron, so it
+    ranks spots as the trained spot output does, with no threshold.
+
+    Args:
+        prob_map: (H, W) activations in [0, 1].
+        tissue: (H, W) bool tissue mask; pixels outside it are ignored.
+
+    Returns:
+        mean of ``prob_map`` over ``tissue``; 0.0 when ``tissue`` is empty.
+    """
+    prob_map, tissue = np.asarray(prob_map), np.asarray(tissue).astype(bool)
+    _same_shape(prob_map, tissue, "prob_map and tissue")
+    return float(prob_map[tissue].mean()) if tissue.any() else 0.0

@@ -49,22 +49,27 @@ def amide_image(cube, axis=None) -> np.ndarray:
     return np.asarray(cube[..., idx], dtype=np.float32)
 
 
-def plot_roc(fpr, tpr, auc: float, path, title: str | None = None) -> Path:
-    """ROC curve with its area in the legend.
+def plot_roc(fpr, tpr, auc: float, path, title: str | None = None, label: str | None = None,
+             others: dict | None = None) -> Path:
+    """ROC curve with its area in the legend, optionally beside other curves.
 
     Args:
         fpr, tpr: (K,) rates, e.g. from :func:`irpath.metrics.roc_curve`.
         auc: area under the curve, shown in the legend.
         path: PNG file to write.
+        title: axes title.
+        label: name of the curve in the legend (``"<label>: AUC = ..."``).
+        others: more curves on the same axes, ``{label: (fpr, tpr, auc)}``.
     """
     fig = _figure(4.5, 4.5)
     ax = fig.add_subplot()
-    ax.plot(fpr, tpr, lw=2, label=f"AUC = {auc:.3f}")
+    for name, (f, t, a) in {label: (fpr, tpr, auc), **(others or {})}.items():
+        ax.plot(f, t, lw=2, label=f"{name}: AUC = {a:.3f}" if name else f"AUC = {a:.3f}")
     ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1, label="chance")
     ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="false positive rate",
            ylabel="true positive rate", title=title or "ROC")
     ax.set_aspect("equal")
-    ax.legend(loc="lower right")
+    ax.legend(loc="lower right", fontsize="small")
     return _save(fig, path)
 
 

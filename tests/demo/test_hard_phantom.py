@@ -4,6 +4,7 @@ benchmarks/hard_phantom.py, and the models/compsegnet-hard recipe."""
 import dataclasses
 import hashlib
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
@@ -168,3 +169,28 @@ def test_rows_carry_both_spot_aucs(tmp_path):
     old = {k: v for k, v in report.items() if k != "auc_pooled"}   # a report from before auc_pooled
     assert bench._row(recipe, 0, old, tmp_path, 0.0)["auc_pooled"] is None
     assert bench._num(None) == "-" and bench._num(0.95) == "0.950"
+
+
+def test_drop_caches_deletes_only_the_caches(tmp_path):
+    run = tmp_path / "r-s0"
+    for folder in ("model/cache/train", "eval/cache", "fresh-eval/cache"):
+        (run / folder).mkdir(parents=True)
+        (run / folder / "spot.npy").write_bytes(b"x" * 100)
+    (run / "model" / "segmenter.keras").write_bytes(b"m")
+    (run / "eval" / "report.json").write_text("{}")
+    assert _bench().drop_caches(run) == 300
+    assert sorted(str(p.relative_to(run)) for p in run.rglob("*") if p.is_file()) == [
+        "eval/report.json", "model/segmenter.keras"]
+    assert _bench().drop_caches(run) == 0
+
+
+def test_fresh_scores_read_the_fresh_report_and_divide_by_the_fresh_bound(tmp_path):
+    bench = _bench()
+    run = tmp_path / "r-s0"
+    (run / "fresh-eval").mkdir(parents=True)
+    report = {"auc": 0.93, "auc_pooled": 0.96, "dice_mean": 0.6, "dice_std": 0.1, "threshold": 0.35}
+    (run / "fresh-eval" / "report.json").write_text(json.dumps(report))   # reused: no evaluation runs
+    scores = bench.fresh_scores(bench.parse_recipe("x=--vector-norm"), run, tmp_path / "m.csv",
+                                {"dice_mean": 0.8})
+    assert scores == {**report, "bound_dice": 0.8, "ratio": pytest.approx(0.75)}
+    assert bench.fresh_scores(bench.parse_recipe("x= correct=emsc"), run, tmp_path / "m.csv", {}) == {}

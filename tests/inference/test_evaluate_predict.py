@@ -84,6 +84,10 @@ def test_pooled_score_ranks_spots_that_stay_below_the_threshold(tiny_tma, tmp_pa
     assert all(s["tumour_fraction"] == 0 for s in report["spots"])
     assert report["auc"] == 0.5 and report["auc_pooled"] == 1.0
     assert report["dice_mean"] == 0.0
+    on_disk = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert on_disk["roc"] == {"fpr": [0.0, 1.0], "tpr": [0.0, 1.0]}          # one tie: the diagonal
+    pooled = on_disk["roc_pooled"]                                            # passes through (0, 1)
+    assert any(f == 0.0 and t == 1.0 for f, t in zip(pooled["fpr"], pooled["tpr"]))
 
 
 def test_predict_writes_maps_and_fractions(tiny_run, tiny_tma, tmp_path):

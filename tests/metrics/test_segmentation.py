@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from irpath.metrics import dice, threshold_map, tumour_fraction
+from irpath.metrics import dice, pooled_activation, threshold_map, tumour_fraction
 
 
 def test_dice_of_known_masks():
@@ -40,3 +40,14 @@ def test_tumour_fraction_counts_only_tissue():
     assert tumour_fraction(prob, tissue) == pytest.approx(3 / 5)
     assert tumour_fraction(prob, tissue, threshold=0.5) == pytest.approx(2 / 5)
     assert tumour_fraction(prob, np.zeros_like(tissue)) == 0.0
+
+
+def test_pooled_activation_is_the_mean_over_tissue_only():
+    prob = np.array([[0.9, 0.9, 0.1],
+                     [0.4, 0.2, 0.9]])
+    tissue = np.array([[True, True, True],
+                       [True, True, False]])  # the 0.9 outside tissue must not count
+    assert pooled_activation(prob, tissue) == pytest.approx((0.9 + 0.9 + 0.1 + 0.4 + 0.2) / 5)
+    assert pooled_activation(prob, np.zeros_like(tissue)) == 0.0
+    with pytest.raises(ValueError):
+        pooled_activation(prob, tissue[:, :2])

@@ -35,9 +35,20 @@ def spot(rng):
     return rng.random((16, 16)), prob, gt
 
 
-def test_plot_roc(tmp_path):
+def test_plot_roc(tmp_path, figures):
     size, _ = _png(plot_roc([0, 0.2, 1], [0, 0.7, 1], 0.81, tmp_path / "roc.png", title="t"))
     assert min(size) > 100
+    ax = figures[-1].axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["AUC = 0.810", "chance"]
+
+
+def test_plot_roc_draws_other_curves_beside_the_first(tmp_path, figures):
+    plot_roc([0, 0.2, 1], [0, 0.7, 1], 0.81, tmp_path / "roc.png", label="fraction",
+             others={"pooled": ([0, 0, 1], [0, 1, 1], 1.0)})
+    ax = figures[-1].axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "fraction: AUC = 0.810", "pooled: AUC = 1.000", "chance"]
+    np.testing.assert_array_equal(ax.lines[1].get_ydata(), [0, 1, 1])
 
 
 @pytest.mark.parametrize("with_gt", [True, False])

@@ -9,6 +9,7 @@ The report also scores each spot by its *pooled activation*, the mean of the map
 over the tissue: the input of CompSegNet's pooling neuron, so it ranks spots as the
 trained spot output o = σ_{α,β,γ}(mean) does (``auc_pooled``). Unlike the fraction
 it has no threshold, so spots with no pixel above it are not all tied at 0.
+``roc.png`` draws both curves; ``report.json`` holds both (``roc``, ``roc_pooled``).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def evaluate(predictor, manifest, out_dir, *, threshold: float | None = None,
     from irpath.data.prepare import PreparedImage
     from irpath.inference.predict import DEFAULT_TILE_LIMIT, predict_maps
     from irpath.io import read_manifest
-    from irpath.metrics import dice, roc_auc, roc_curve, tumour_fraction
+    from irpath.metrics import dice, pooled_activation, roc_auc, roc_curve, tumour_fraction
     from irpath.viz.plots import amide_image, plot_overlay, plot_roc
 
     out = Path(out_dir)
@@ -74,9 +75,9 @@ def evaluate(predictor, manifest, out_dir, *, threshold: float | None = None,
                          None if mask is None else mask.astype(bool), out / "overlays" / f"{stem}.png",
                          title=f"{image.name}  label={'cancer' if label else 'cancer-free'}  "
                                f"fraction={frac:.2f}" + ("" if d is None else f"  Dice={d:.2f}"))
-        pooled = float(amap[tissue].mean()) if tissue.any() else 0.0
         spots.append({"image": str(image), "label": label, "tumour_fraction": float(frac),
-                      "pooled_activation": pooled, "dice": d, "map": f"maps/{stem}.npy"})
+                      "pooled_activation": pooled_activation(amap, tissue), "dice": d,
+                      "map": f"maps/{stem}.npy"})
         print(f"[{i + 1}/{len(index.entries)}] {image.name}: label {label}, fraction {frac:.3f}"
               + ("" if d is None else f", Dice {d:.3f}"), file=sys.stderr, flush=True)
     scores = np.array([s["tumour_fraction"] for s in spots])
@@ -84,12 +85,16 @@ def evaluate(predictor, manifest, out_dir, *, threshold: float | None = None,
     report = {"model": predictor.source, "method": predictor.method, "manifest": str(m.path),
               "threshold": thr, "tta": bool(tta), "n_spots": len(spots), "n_cancer": int(labels.sum())}
     if 0 < labels.sum() < len(labels):
+        pooled = np.array([s["pooled_activation"] for s in spots])
         fpr, tpr, _ = roc_curve(scores, labels)
+        pfpr, ptpr, _ = roc_curve(pooled, labels)
         report["auc"] = float(roc_auc(scores, labels))
-        plot_roc(fpr, tpr, report["auc"], out / "roc.png",
-                 title=f"spot-level ROC (tumour fraction, threshold {thr:.2f})")
+        report["auc_pooled"] = float(roc_auc(pooled, labels))
+        plot_roc(fpr, tpr, report["auc"], out / "roc.png", title="spot-level ROC",
+                 label=f"tumour fraction (map >= {thr:.2f})",
+                 others={"pooled activation": (pfpr, ptpr, report["auc_pooled"])})
         report["roc"] = {"fpr": [float(v) for v in fpr], "tpr": [float(v) for v in tpr]}
-        report["auc_pooled"] = float(roc_auc(np.array([s["pooled_activation"] for s in spots]), labels))
+        report["roc_pooled"] = {"fpr": [float(v) for v in pfpr], "tpr": [float(v) for v in ptpr]}
     else:
         report["auc"] = report["auc_pooled"] = None
         print("note: the manifest has only one class; AUC is undefined", file=sys.stderr)
