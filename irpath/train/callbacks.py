@@ -57,7 +57,9 @@ class BestAndLastCheckpoint(keras.callbacks.Callback):
 
     With a :class:`~irpath.train.preemption.PreemptionWatch`, a SIGTERM saves
     ``last.keras`` after the current step, records the step in the state and stops;
-    ``preempted_at`` is then ``(1-based epoch, steps done in it)``.
+    ``preempted_at`` is then ``(1-based epoch, steps done in it)``. On an epoch's last
+    step the epoch is finished first (validation and the usual end-of-epoch save), so
+    a state never records a step with nothing left of its epoch.
 
     Args:
         checkpoint_dir: where ``last.keras`` and ``state.json`` go.
@@ -84,6 +86,7 @@ class BestAndLastCheckpoint(keras.callbacks.Callback):
         self.preemption = preemption
         self.step_offset = int(step_offset)
         self.preempted_at = None
+        self._stop_after_epoch = None
         self._epoch = 0
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -94,8 +97,16 @@ class BestAndLastCheckpoint(keras.callbacks.Callback):
         if loss is not None and not math.isfinite(float(loss)):
             self.diverged_epoch = self._epoch + 1
             self.model.stop_training = True
-        elif self.preemption is not None and self.preemption.requested():
+        elif self.preemption is not None and self._stop_after_epoch is None \
+                and self.preemption.requested():
             step = self.step_offset + batch + 1
+            steps = (self.params or {}).get("steps")
+            if steps and batch + 1 >= steps:
+                # The epoch's last step: finish the epoch (validation, checkpoint) and stop
+                # after it. Saved here, the resume would start on an empty epoch, which
+                # multi-worker fit never returns from.
+                self._stop_after_epoch = (self._epoch + 1, step)
+                return
             atomic_save(self.model, self.dir / "last.keras")
             self._write_state(epoch=self._epoch, step=step)
             self.preempted_at = (self._epoch + 1, step)
@@ -130,3 +141,6 @@ class BestAndLastCheckpoint(keras.callbacks.Callback):
         if improved:
             print(f"  epoch {epoch + 1}: {key} improved to {self.best:.5f}; saved "
                   f"{self.best_path.name}", flush=True)
+        if self._stop_after_epoch is not None:
+            self.preempted_at = self._stop_after_epoch
+            self.model.stop_training = True
