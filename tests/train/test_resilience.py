@@ -210,7 +210,7 @@ def test_two_local_workers_train_stop_together_on_sigterm_and_resume(tiny_tma, t
     stops = re.findall(r"stopped by SIGTERM in epoch (\d+) after step (\d+)", err)
     assert len(stops) == 2 and stops[0] == stops[1]  # both workers stopped at the same step
     # 12 spots, global batch 4: 3 steps an epoch; on the last one the epoch is finished first
-    assert 1 <= state.get("step", 3) <= 2 and state["epoch"] < 60
+    assert state["epoch"] < 60 and ("step" not in state or 1 <= state["step"] <= 2)
     assert ("step" in state) == (int(stops[0][1]) < 3)
     assert "started 2 local workers" in err
     epochs = state["epoch"] + 1
