@@ -237,14 +237,14 @@ def fit(run: RunDirectory, *, build: Callable[[], "keras.Model"], datasets: Call
             callbacks = [keras.callbacks.CSVLogger(str(run.history), append=initial_epoch > 0),
                          checkpoint,
                          keras.callbacks.TensorBoard(log_dir=str(run.logs), write_graph=False)]
-            n_steps = steps_per_epoch or int(train_ds.cardinality())  # < 0: unknown
-            if step and is_multi_worker(strategy) and 0 <= n_steps <= step:
-                raise ConfigError(
-                    f"{run.checkpoints / 'state.json'}: records step {step} of an epoch with "
-                    f"{n_steps} steps, which multi-worker training cannot "
-                    "resume from (an empty epoch); resume it once in a single process (without "
-                    "--local-workers / TF_CONFIG), then go on with the workers")
             if step:  # finish the preempted epoch first: its first `step` batches are done
+                n_steps = steps_per_epoch or int(train_ds.cardinality())  # < 0: unknown
+                if is_multi_worker(strategy) and 0 <= n_steps <= step:
+                    raise ConfigError(
+                        f"{run.checkpoints / 'state.json'}: records step {step} of an epoch with "
+                        f"{n_steps} steps, which multi-worker training cannot resume from (an "
+                        "empty epoch); resume it once in a single process (without "
+                        "--local-workers / TF_CONFIG), then go on with the workers")
                 model.fit(train_ds.skip(step), validation_data=val_ds, epochs=initial_epoch + 1,
                           initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose,
                           shuffle=False,

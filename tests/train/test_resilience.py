@@ -87,6 +87,20 @@ def _state(run):
     return json.loads((run / "checkpoints" / "state.json").read_text())
 
 
+def _error_lines(stderr):
+    return [ln for ln in stderr.splitlines() if ln.startswith("irpath: error:")]
+
+
+def _stop_by_sigterm(cmd, at, says):
+    """Run ``cmd`` with SIGTERM after step ``at`` ("EPOCH:BATCH", 0-based): exit 75 and one
+    error line that ``says`` where it stopped, no traceback."""
+    stopped = _run(cmd, kill_at=f"SIGTERM:{at}")
+    assert stopped.returncode == 75, stopped.stderr[-3000:]
+    lines = _error_lines(stopped.stderr)
+    assert len(lines) == 1 and says in lines[0]
+    assert "Traceback" not in stopped.stderr
+
+
 @pytest.mark.slow
 def test_double_sigkill_resume_gives_the_uninterrupted_weights(driver, reference, tiny_tma, tmp_path):
     out = tmp_path / "run"
@@ -112,11 +126,7 @@ def test_double_sigkill_resume_gives_the_uninterrupted_weights(driver, reference
 def test_sigterm_saves_the_current_step_and_resumes_there(driver, reference, tiny_tma, tmp_path):
     out = tmp_path / "run"
     cmd = _cmd(driver, tiny_tma, out)
-    stopped = _run(cmd, kill_at="SIGTERM:1:0")
-    assert stopped.returncode == 75, stopped.stderr[-3000:]
-    lines = [ln for ln in stopped.stderr.splitlines() if ln.startswith("irpath: error:")]
-    assert len(lines) == 1 and "SIGTERM in epoch 2 after step 1" in lines[0]
-    assert "Traceback" not in stopped.stderr
+    _stop_by_sigterm(cmd, at="1:0", says="SIGTERM in epoch 2 after step 1")
     state = _state(out)
     assert (state["epoch"], state["step"]) == (1, 1)
     resumed = _run(cmd)
@@ -136,10 +146,7 @@ def test_sigterm_on_an_epochs_last_step_finishes_the_epoch(driver, reference, ti
     save run, the state records a finished epoch (no step) and the resume is exact."""
     out = tmp_path / "run"
     cmd = _cmd(driver, tiny_tma, out)
-    stopped = _run(cmd, kill_at="SIGTERM:0:3")
-    assert stopped.returncode == 75, stopped.stderr[-3000:]
-    lines = [ln for ln in stopped.stderr.splitlines() if ln.startswith("irpath: error:")]
-    assert len(lines) == 1 and "SIGTERM in epoch 1 after step 4" in lines[0]
+    _stop_by_sigterm(cmd, at="0:3", says="SIGTERM in epoch 1 after step 4")
     state = _state(out)
     assert state["epoch"] == 1 and "step" not in state and state["best_epoch"] == 1
     assert [e for e, _ in _history(out)] == [0]
@@ -229,7 +236,7 @@ def test_two_local_workers_train_stop_together_on_sigterm_and_resume(tiny_tma, t
     state_file.write_text(json.dumps({**json.loads(state_file.read_text()), "epoch": epochs - 1,
                                       "step": 3}))
     res = _run(cmd, tmpdir=scratch)
-    lines = [ln for ln in res.stderr.splitlines() if ln.startswith("irpath: error:")]
+    lines = _error_lines(res.stderr)
     assert res.returncode == 2 and lines, res.stderr[-3000:]
     assert all("records step 3 of an epoch with 3 steps" in ln and "single process" in ln
                for ln in lines)
