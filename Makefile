@@ -11,7 +11,7 @@ TEST_WORKERS ?= 2
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED ?= 0
 
-.PHONY: demo test install bench clean
+.PHONY: demo test install bench bench-peers clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (irpath needs Python 3.11)"; exit 2; }
@@ -34,6 +34,10 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/input_pipeline.py
 	$(BIN)/python benchmarks/train_step.py
+
+# irpath nuclei beside StarDist (StarDist gets its own venv, benchmarks/peers/.venv-stardist).
+bench-peers: $(STAMP)
+	$(BIN)/python benchmarks/peers/stardist.py $(PEERS_ARGS)
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) build *.egg-info
