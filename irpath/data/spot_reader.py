@@ -13,7 +13,7 @@ of its slot with the padding zeroed, a spot of the padded size is one buffer.
 Batch buffers come from a small pool and are 64-byte aligned, so TensorFlow
 wraps them without a copy; a buffer is reused once no tensor refers to it any
 more (its reference count says so), so a steady stream allocates nothing and
-touches no fresh pages.
+touches no fresh pages. At most :data:`POOL_SIZE` buffers are kept.
 """
 
 from __future__ import annotations
@@ -29,15 +29,18 @@ from irpath.errors import DataFileError
 
 #: TensorFlow aliases numpy buffers aligned to this many bytes instead of copying them.
 ALIGN = 64
+#: Batch buffers kept for reuse: enough for the batches in flight (parallel reads,
+#: prefetch, the step's own); more live batches get ordinary allocations.
+POOL_SIZE = 6
 #: Largest number of buffers one ``preadv`` call takes (Linux' IOV_MAX).
 _IOV_MAX = 1024
 
 
-def _aligned(nbytes: int) -> np.ndarray:
-    """A fresh (nbytes,) uint8 array whose data starts on an :data:`ALIGN` boundary."""
-    raw = np.empty(nbytes + ALIGN, np.uint8)
-    start = (-raw.ctypes.data) % ALIGN
-    return raw[start:start + nbytes]
+def _aligned(owner: np.ndarray, nbytes: int) -> np.ndarray:
+    """The (nbytes,) part of ``owner`` (uint8, ``nbytes + ALIGN`` long) starting on an
+    :data:`ALIGN` boundary."""
+    start = (-owner.ctypes.data) % ALIGN
+    return owner[start:start + nbytes]
 
 
 class SpotReader:
@@ -64,16 +67,20 @@ class SpotReader:
         """An (n, hp, wp, C) cube buffer that no tensor uses any more (or a new one)."""
         nbytes = n * self.hp * self.wp * self.channels * self.dtype.itemsize
         with self._lock:
-            for raw in self._pool:
-                # References: the pool's list and getrefcount's argument; a live batch
-                # tensor (or any view of the buffer) adds one.
-                if raw.nbytes == nbytes and sys.getrefcount(raw) == 2:
-                    break
+            # A view's base is the array that owns the memory, so a live batch (or any
+            # view of it) holds a reference to its owner: free owners have two, the
+            # pool's list and getrefcount's argument.
+            free = [j for j in range(len(self._pool)) if self._pool[j].nbytes == nbytes + ALIGN
+                    and sys.getrefcount(self._pool[j]) == 2]
+            if free:
+                owner = self._pool[free[0]]
             else:
-                raw = _aligned(nbytes)
-                self._pool.append(raw)
-            # Claimed: the view returned below keeps the count up until it is freed.
-            return raw.view(self.dtype).reshape(n, self.hp, self.wp, self.channels)
+                owner = np.empty(nbytes + ALIGN, np.uint8)
+                if len(self._pool) < POOL_SIZE:  # beyond that, an ordinary allocation
+                    self._pool.append(owner)
+            view = _aligned(owner, nbytes).view(self.dtype).reshape(n, self.hp, self.wp, self.channels)
+            del owner  # claimed: ``view`` keeps the count up until it is freed
+            return view
 
     def _read_cube(self, entry, slot: np.ndarray) -> None:
         """Read one cube file into ``slot`` (hp, wp, C); the padding is zeroed."""

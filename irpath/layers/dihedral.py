@@ -70,18 +70,22 @@ def batch_dihedral(tensors, ks) -> list:
 
 @keras.saving.register_keras_serializable(package="irpath")
 class DihedralTransform(keras.layers.Layer):
-    """``([x_1, ..., x_m], k) -> [x_1', ..., x_m']``: per-sample dihedral transforms.
+    """``[x_1, ..., x_m, k] -> [x_1', ..., x_m']``: per-sample dihedral transforms
+    (``x_1'`` alone when m = 1).
 
-    Every ``x_j`` is (N, H, W, C_j) with the same N, H, W; ``k`` is (N,) int
-    (0 = identity). Sample n of every tensor gets transform ``k[n]``; H == W
+    Every ``x_j`` is (N, H, W, C_j) with the same N, H, W; the last input ``k``
+    is (N,) int (0 = identity). Sample n of every tensor gets transform ``k[n]``; H == W
     unless every k is one of the shape-preserving 0, 2, 4, 6. Applied in
     training and inference alike: the transforms are an input, so validation
     passes zeros. Floating inputs are cast to the layer's dtype (a float16
     cache's cubes become float32 here, on the device).
     """
 
-    def call(self, tensors, transforms):
-        return batch_dihedral(list(tensors), transforms)
+    def call(self, inputs):
+        *tensors, transforms = inputs
+        out = batch_dihedral(tensors, transforms)
+        return out[0] if len(out) == 1 else out
 
-    def compute_output_shape(self, tensors_shape, transforms_shape):
-        return list(tensors_shape)
+    def compute_output_shape(self, input_shape):
+        shapes = list(input_shape[:-1])
+        return shapes[0] if len(shapes) == 1 else shapes
