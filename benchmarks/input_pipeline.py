@@ -7,8 +7,8 @@ fresh process (with the environment the CLI sets before importing TensorFlow),
 for each cache:
 
 * warm: alternates ``--passes`` tf.data passes of ``make_dataset(batch 7,
-  comparative, augment, device_augment)`` (the stream ``irpath train
-  compsegnet`` consumes; an epoch each, from a fresh iterator, so no batch is
+  augment, device_augment)`` (the stream ``irpath train compsegnet`` consumes,
+  but every spot once per pass, without comparative batches; an epoch each, from a fresh iterator, so no batch is
   read ahead of its pass; creating the iterator, once per training run, is
   timed apart) with as many ``np.fromfile`` passes over the same cube files,
   both from the page cache, and prints the median and range of each, the
@@ -130,12 +130,12 @@ def measure(cache_dir: Path, batch_size: int, passes: int, cold_passes: int) -> 
     index = CacheIndex.open(cache_dir)
     files = [index.file(e.cube_file) for e in index.entries]
     dtype = _file_dtype(index.cube_dtype)
-    steps = -(-len(index) // batch_size)
     # One epoch per pass, from a fresh iterator: nothing is read ahead of a pass (a cold
     # pass starts with the page cache dropped and no batch prefetched). Creating the
     # iterator (tf.data's graph rewrites; once per training run) is timed on its own.
-    ds = make_dataset(index, batch_size=batch_size, augment=True, device_augment=True,
-                      comparative=True, seed=0, steps_per_epoch=steps)
+    # Every spot once per pass, as np.fromfile reads them (comparative batches would
+    # repeat some spots, which a cold pass would then find in the page cache).
+    ds = make_dataset(index, batch_size=batch_size, augment=True, device_augment=True, seed=0)
     for _ in ds.take(1):  # trace the functions once
         pass
     setup = []
@@ -165,7 +165,7 @@ def measure(cache_dir: Path, batch_size: int, passes: int, cold_passes: int) -> 
         return {"tf": _spread(tf_rates), "np": _spread(np_rates)}
 
     out = {"cube_dtype": index.cube_dtype, "cube_mb": os.path.getsize(files[0]) / MB,
-           "cubes_per_pass": steps * batch_size, "warm": alternate(passes, cold=False),
+           "cubes_per_pass": len(index), "warm": alternate(passes, cold=False),
            "cold": alternate(cold_passes, cold=True) if cold_passes else None,
            "iterator_setup_s": statistics.median(setup)}
     alternate(1, cold=False)  # warm the page cache again for the device figures
@@ -267,7 +267,7 @@ def main(argv=None) -> int:
                   f"absolute {FLOAT16_ABS_ERROR:.3g} below)")
         shutil.rmtree(src, ignore_errors=True)  # only the caches stay in the page cache
 
-        print(f"pipeline: make_dataset(batch {args.batch_size}, comparative, augment, device_augment); "
+        print(f"pipeline: make_dataset(batch {args.batch_size}, augment, device_augment); "
               f"{args.passes} warm and {args.cold_passes} cold passes of each kind, alternating with "
               "np.fromfile over the same cube files (one thread)")
         results = {}
