@@ -77,8 +77,9 @@ class CompSegNet(Method):
                             "device)")
         p.add_argument("--cache-dtype", choices=CACHE_DTYPES, default=t.cache_dtype,
                        help="how the training cache stores cubes: float32 (exact) or float16 (half "
-                            "the bytes to read; every value within 2**-11 = 0.05%% of itself, the "
-                            "largest error measured on random spectra) "
+                            "the bytes to read; every value within 2**-11 = 0.05%% of itself: "
+                            "measured 4.9e-4 relative, 2.4e-4 absolute on absorbances in [0, 1], "
+                            "benchmarks/input_pipeline.py) "
                             f"(default {t.cache_dtype})")
         p.add_argument("--input-noise", type=float, default=d.input_noise, metavar="SD",
                        help="Gaussian noise on the standardised tissue spectra while training, in "
