@@ -1,4 +1,4 @@
-"""A training cache that ``tf.data`` reads without Python.
+"""A training cache whose spots a batch reads straight into its buffer, one read per cube.
 
 :func:`build_cache` converts every spot of a manifest once into raw files:
 
@@ -13,11 +13,12 @@
                        target axis; a fingerprint of every input
 =====================  ============================================================
 
-The pipeline then uses only ``tf.io.read_file`` + ``tf.io.decode_raw``, which run
-in parallel outside the GIL. The fingerprint covers the manifest (path and
-content), each source file's size and mtime, the axis and the cube dtype: an
-unchanged fingerprint reuses the cache at once, a changed one rebuilds it, so
-caches of the two dtypes never mix.
+Each cube file is one contiguous run of bytes in the (H, W, C) order of a batch
+slot, so :class:`irpath.data.spot_reader.SpotReader` reads it with one
+``os.preadv`` (outside the GIL) into the batch buffer; nothing converts it on the
+way. The fingerprint covers the manifest (path and content), each source file's
+size and mtime, the axis and the cube dtype: an unchanged fingerprint reuses the
+cache at once, a changed one rebuilds it, so caches of the two dtypes never mix.
 
 A float16 cache holds half the bytes. Rounding to float16 changes a value ``x``
 by at most ``FLOAT16_REL_ERROR * |x|`` (half a unit in the last place, 2**-11
