@@ -1,18 +1,22 @@
-"""Dihedral augmentation of a whole batch with one copy per tensor.
+"""Dihedral augmentation of a whole batch with one copy per tensor: the array-level reference.
 
 :func:`irpath.data.augment.random_dihedral` transforms one spot with a transpose
-and a reverse, up to two full copies of a ~100 MB cube. Here the same transform
-is applied to the small (H, W) grid of pixel indices instead, and the batch is
-permuted with a single ``tf.gather`` of whole spectra (rows of C values), so
-the pipeline can decode a batch of equally sized spots straight into one
-(N, H, W, C) tensor and augment it with one more copy.
+and a reverse, up to two full copies of a ~100 MB cube. Here each sample's
+transform is drawn as ``random_dihedral`` draws it (:func:`draw_transforms`) and
+applied with :func:`irpath.layers.dihedral.batch_dihedral`, one ``tf.gather`` of
+whole spectra per tensor. The pipeline either applies it on the host
+(:func:`batch_random_dihedral`) or only draws the transforms and leaves the
+gather to :class:`irpath.layers.DihedralTransform` inside the training step.
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 
-from irpath.data.augment import SHAPE_PRESERVING, tf_dihedral
+from irpath.data.augment import SHAPE_PRESERVING
+from irpath.layers.dihedral import batch_dihedral
+
+__all__ = ["batch_dihedral", "batch_random_dihedral", "draw_transforms"]
 
 
 def draw_transforms(seed, draws, *, square: bool = True) -> tf.Tensor:
@@ -36,33 +40,6 @@ def draw_transforms(seed, draws, *, square: bool = True) -> tf.Tensor:
         return choices[i]
 
     return tf.map_fn(one, tf.cast(draws, tf.int64), fn_output_signature=tf.int32)
-
-
-def batch_dihedral(tensors, ks) -> list:
-    """Apply transform ``ks[i]`` to sample ``i`` of every tensor, one gather per tensor.
-
-    Args:
-        tensors: list of (N, H, W, C_j) tensors with the same N, H and W; H == W
-            unless every ``ks`` is shape-preserving (0, 2, 4, 6).
-        ks: (N,) int32 in 0..7 (the meaning of :func:`irpath.data.augment.dihedral`).
-
-    Returns:
-        List of (N, H, W, C_j) tensors: sample ``i`` equals ``tf_dihedral([x[i]], ks[i])``.
-    """
-    shape = tf.shape(tensors[0])
-    n, h, w = shape[0], shape[1], shape[2]
-    grid = tf.reshape(tf.range(h * w), [h, w, 1])
-
-    def source_pixels(k):
-        return tf.reshape(tf_dihedral([grid], k)[0], [-1])
-
-    perm = tf.map_fn(source_pixels, tf.cast(ks, tf.int32), fn_output_signature=tf.int32)
-    rows = tf.reshape(perm + tf.range(n)[:, None] * (h * w), [-1])  # (N*H*W,) source pixels
-    out = []
-    for x in tensors:
-        flat = tf.reshape(x, [n * h * w, -1])
-        out.append(tf.ensure_shape(tf.reshape(tf.gather(flat, rows), tf.shape(x)), x.shape))
-    return out
 
 
 def batch_random_dihedral(tensors, seed, draws, *, square: bool = True) -> list:

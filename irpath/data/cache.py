@@ -1,10 +1,11 @@
-"""A training cache that ``tf.data`` reads without Python.
+"""A training cache whose spots a batch reads straight into its buffer, one read per cube.
 
 :func:`build_cache` converts every spot of a manifest once into raw files:
 
 =====================  ============================================================
 ``NNNNN.cube.f32``     (H, W, C) little-endian float32, C-order, on the target axis;
-                       NaN and invalid pixels set to 0
+                       NaN and invalid pixels set to 0 (``NNNNN.cube.f16``, float16,
+                       in a ``cube_dtype="float16"`` cache)
 ``NNNNN.tissue.u8``    (H, W) uint8, 1 = tissue (manifest ``tissue`` file, or
                        :func:`irpath.spectra.tissue_mask`)
 ``NNNNN.mask.u8``      (H, W) uint8 ground truth, only for rows with a ``mask``
@@ -12,10 +13,18 @@
                        target axis; a fingerprint of every input
 =====================  ============================================================
 
-The pipeline then uses only ``tf.io.read_file`` + ``tf.io.decode_raw``, which run
-in parallel outside the GIL. The fingerprint covers the manifest (path and
-content), each source file's size and mtime, and the axis: an unchanged
-fingerprint reuses the cache at once, a changed one rebuilds it.
+Each cube file is one contiguous run of bytes in the (H, W, C) order of a batch
+slot, so :class:`irpath.data.spot_reader.SpotReader` reads it with one
+``os.preadv`` (outside the GIL) into the batch buffer; nothing converts it on the
+way. The fingerprint covers the manifest (path and content), each source file's
+size and mtime, the axis and the cube dtype: an unchanged fingerprint reuses the
+cache at once, a changed one rebuilds it, so caches of the two dtypes never mix.
+
+A float16 cache holds half the bytes. Rounding to float16 changes a value ``x``
+by at most ``FLOAT16_REL_ERROR * |x|`` (half a unit in the last place, 2**-11
+= 4.9e-4 relative) for ``|x| >= 2**-14``, and by at most ``FLOAT16_ABS_ERROR``
+(2**-25 = 3.0e-8) below; absorbances (0.001-3) keep 3 significant digits.
+Values beyond float16's range (65504) are refused.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from irpath.errors import DataFileError, InvalidValuesError, MissingFileError
+from irpath.errors import ConfigError, DataFileError, InvalidValuesError, MissingFileError
 from irpath.io import ENVI_DATA_SUFFIXES, Manifest, read_cube, read_manifest, read_mask
 from irpath.io.cube import row_blocks
 from irpath.spectra.axis import DEFAULT_AXIS, check_monotonic, to_target_axis
@@ -39,7 +48,20 @@ from irpath.spectra.mask import (AMIDE_I_BAND, MAX_ABS_VALUE, REFERENCE_PERCENTI
 #: Bumped whenever the file layout or the conversion changes; old caches rebuild.
 CACHE_FORMAT = 1
 INDEX_NAME = "index.json"
-_OWN_PATTERNS = ("*.cube.f32", "*.tissue.u8", "*.mask.u8")
+_OWN_PATTERNS = ("*.cube.f32", "*.cube.f16", "*.tissue.u8", "*.mask.u8")
+#: The cube dtypes a cache may hold, with their file suffix.
+CUBE_DTYPES = {"float32": "f32", "float16": "f16"}
+#: Largest rounding error of a float16 cache: relative above 2**-14, absolute below.
+FLOAT16_REL_ERROR = 2.0**-11
+FLOAT16_ABS_ERROR = 2.0**-25
+_FLOAT16_MAX = float(np.finfo(np.float16).max)
+
+
+def check_cube_dtype(cube_dtype: str) -> str:
+    """``cube_dtype`` if it is one of :data:`CUBE_DTYPES`, else a :class:`ConfigError`."""
+    if cube_dtype not in CUBE_DTYPES:
+        raise ConfigError(f"cache dtype must be one of {sorted(CUBE_DTYPES)}, got {cube_dtype!r}")
+    return cube_dtype
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,12 +95,14 @@ class CacheIndex:
         entries: one :class:`CacheEntry` per spot.
         axis: (C,) float64 wavenumbers of every cached cube.
         fingerprint: hash of the inputs the cache was built from.
+        cube_dtype: "float32" or "float16", how the cubes are stored.
     """
 
     cache_dir: Path
     entries: tuple[CacheEntry, ...]
     axis: np.ndarray
     fingerprint: str = ""
+    cube_dtype: str = "float32"
 
     def __len__(self):
         return len(self.entries)
@@ -101,11 +125,12 @@ class CacheIndex:
         """Spot ``i`` as numpy arrays, for evaluation code.
 
         Returns:
-            ``(cube, tissue, mask)``: (H, W, C) float32, (H, W) bool, and (H, W)
-            bool or None when the spot has no ground truth.
+            ``(cube, tissue, mask)``: (H, W, C) float32 (a float16 cache's values,
+            widened), (H, W) bool, and (H, W) bool or None when the spot has no
+            ground truth.
         """
         e = self.entries[i]
-        cube = np.fromfile(self.file(e.cube_file), dtype="<f4").reshape(e.shape)
+        cube = np.fromfile(self.file(e.cube_file), dtype=_file_dtype(self.cube_dtype)).reshape(e.shape)
         tissue = np.fromfile(self.file(e.tissue_file), dtype=np.uint8).reshape(e.shape[:2])
         mask = None
         if e.has_mask:
@@ -123,10 +148,18 @@ class CacheIndex:
             entries = tuple(CacheEntry(**e) for e in doc["entries"])
             axis = np.asarray(doc["axis"], dtype=np.float64)
             fingerprint = doc["fingerprint"]
+            cube_dtype = doc.get("cube_dtype", "float32")
+            if cube_dtype not in CUBE_DTYPES:
+                raise ValueError(f"unknown cube_dtype {cube_dtype!r}")
         except (ValueError, KeyError, TypeError) as exc:
             raise DataFileError(f"{path}: not a valid cache index ({exc})") from None
         return cls(cache_dir=Path(cache_dir), entries=entries, axis=axis,
-                   fingerprint=fingerprint)
+                   fingerprint=fingerprint, cube_dtype=cube_dtype)
+
+
+def _file_dtype(cube_dtype: str) -> np.dtype:
+    """The little-endian numpy dtype of a cache's cube files."""
+    return np.dtype("<f4" if cube_dtype == "float32" else "<f2")
 
 
 def load_stats(path) -> tuple[np.ndarray, np.ndarray]:
@@ -158,8 +191,9 @@ def _stat(path: Path | None):
     return out
 
 
-def fingerprint(manifest: Manifest, target_axis) -> str:
-    """Hash of everything the cache content depends on."""
+def fingerprint(manifest: Manifest, target_axis, cube_dtype: str = "float32") -> str:
+    """Hash of everything the cache content depends on (float32 caches keep the
+    fingerprint they had before float16 caches existed)."""
     try:
         manifest_sha = hashlib.sha256(Path(manifest.path).read_bytes()).hexdigest()
     except OSError:
@@ -171,6 +205,8 @@ def fingerprint(manifest: Manifest, target_axis) -> str:
         "rows": [[_stat(r.image), r.label, _stat(r.mask), _stat(r.tissue)] for r in manifest],
         "axis": np.asarray(target_axis, dtype=np.float64).tolist(),
     }
+    if cube_dtype != "float32":
+        doc["cube_dtype"] = cube_dtype
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
@@ -181,8 +217,9 @@ def _reusable(cache_dir: Path, fp: str) -> CacheIndex | None:
         return None
     if index.fingerprint != fp:
         return None
+    itemsize = _file_dtype(index.cube_dtype).itemsize
     for e in index.entries:  # cheap integrity check: every file there, right size
-        sizes = [(e.cube_file, 4 * e.height * e.width * e.channels),
+        sizes = [(e.cube_file, itemsize * e.height * e.width * e.channels),
                  (e.tissue_file, e.height * e.width)]
         if e.has_mask:
             sizes.append((e.mask_file, e.height * e.width))
@@ -241,8 +278,8 @@ def _band(target: np.ndarray) -> slice:
     return slice(None)
 
 
-def _convert(cube, target: np.ndarray, out_path: Path):
-    """Write ``cube`` onto ``target`` as the cache's float32 file, in one pass over its data.
+def _convert(cube, target: np.ndarray, out_path: Path, cube_dtype: str = "float32"):
+    """Write ``cube`` onto ``target`` as the cache's cube file, in one pass over its data.
 
     Each ~64 MiB row block of the source is read once and used for everything
     :func:`prepare_spot` does in separate passes: the validity mask, the spectra
@@ -255,7 +292,8 @@ def _convert(cube, target: np.ndarray, out_path: Path):
 
     Raises:
         InvalidValuesError, ShapeError: as :func:`check_spectra` and
-        :func:`to_target_axis` (the partial output file is removed).
+        :func:`to_target_axis`, or a value beyond float16's range in a float16
+        cache (the partial output file is removed).
     """
     name, src = cube.path, cube.data
     # Axis errors first, on a dummy pixel (no read).
@@ -299,6 +337,12 @@ def _convert(cube, target: np.ndarray, out_path: Path):
                 if np.may_share_memory(out, block):  # never write into the source
                     out = out.copy()
                 out[~ok] = 0.0
+            if cube_dtype == "float16":
+                if out.size and max(-float(out.min()), float(out.max())) > _FLOAT16_MAX:
+                    out_path.unlink(missing_ok=True)
+                    raise InvalidValuesError(f"{name}: values beyond float16's range "
+                                             f"(|x| > {_FLOAT16_MAX:g}); use a float32 cache")
+                out = out.astype("<f2")
             f.write(memoryview(out).cast("B"))
     if bad or not any_tissue:
         out_path.unlink(missing_ok=True)
@@ -307,16 +351,17 @@ def _convert(cube, target: np.ndarray, out_path: Path):
     return valid, keep, level
 
 
-def _cache_spot(row, stem: str, cache_dir: Path, target: np.ndarray) -> CacheEntry:
+def _cache_spot(row, stem: str, cache_dir: Path, target: np.ndarray,
+                cube_dtype: str = "float32") -> CacheEntry:
     """Cache one manifest row: the same arrays as :func:`prepare_spot` + zeroing, one read."""
     name = str(row.image)
     cube = read_cube(row.image, mmap=True)
     h, w = cube.shape[:2]
     entry = CacheEntry(image=name, label=int(row.label), height=h, width=w,
-                       channels=int(target.size), cube_file=f"{stem}.cube.f32",
+                       channels=int(target.size), cube_file=f"{stem}.cube.{CUBE_DTYPES[cube_dtype]}",
                        tissue_file=f"{stem}.tissue.u8",
                        mask_file=f"{stem}.mask.u8" if row.mask is not None else None)
-    valid, keep, level = _convert(cube, target, cache_dir / entry.cube_file)
+    valid, keep, level = _convert(cube, target, cache_dir / entry.cube_file, cube_dtype)
     if row.tissue is not None:
         tissue = read_mask(row.tissue, (h, w)) & valid
         if not tissue.any():
@@ -333,8 +378,8 @@ def _cache_spot(row, stem: str, cache_dir: Path, target: np.ndarray) -> CacheEnt
     return entry
 
 
-def build_cache(manifest, cache_dir, *, target_axis=DEFAULT_AXIS,
-                progress: bool = True) -> CacheIndex:
+def build_cache(manifest, cache_dir, *, target_axis=DEFAULT_AXIS, progress: bool = True,
+                cube_dtype: str = "float32") -> CacheIndex:
     """Convert a manifest's spots into a cache folder, or reuse an up-to-date one.
 
     For each row: read the cube (memory-mapped), check its spectra, bring it onto
@@ -353,6 +398,8 @@ def build_cache(manifest, cache_dir, *, target_axis=DEFAULT_AXIS,
             are replaced.
         target_axis: (C,) the model's wavenumber axis.
         progress: print one line per spot to stderr ("caching 3/60 spot_003.hdr").
+        cube_dtype: "float32" (exact) or "float16" (half the bytes; error bound in
+            the module docstring).
 
     Returns:
         The :class:`CacheIndex`.
@@ -364,8 +411,9 @@ def build_cache(manifest, cache_dir, *, target_axis=DEFAULT_AXIS,
     if not isinstance(manifest, Manifest):
         manifest = read_manifest(manifest)
     target = check_monotonic(target_axis, name="target_axis")
+    check_cube_dtype(cube_dtype)
     cache_dir = Path(cache_dir)
-    fp = fingerprint(manifest, target)
+    fp = fingerprint(manifest, target, cube_dtype)
     index = _reusable(cache_dir, fp)
     if index is not None:
         if progress:
@@ -381,10 +429,12 @@ def build_cache(manifest, cache_dir, *, target_axis=DEFAULT_AXIS,
     for i, row in enumerate(manifest):
         if progress:
             print(f"caching {i + 1}/{n} {row.image.name}", file=sys.stderr, flush=True)
-        entries.append(_cache_spot(row, f"{i:05d}", cache_dir, target))
+        entries.append(_cache_spot(row, f"{i:05d}", cache_dir, target, cube_dtype))
     doc = {"format": CACHE_FORMAT, "fingerprint": fp, "manifest": str(manifest.path),
-           "axis": target.tolist(), "entries": [dataclasses.asdict(e) for e in entries]}
+           "axis": target.tolist(), "cube_dtype": cube_dtype,
+           "entries": [dataclasses.asdict(e) for e in entries]}
     tmp = cache_dir / (INDEX_NAME + ".tmp")
     tmp.write_text(json.dumps(doc, indent=1))
     os.replace(tmp, cache_dir / INDEX_NAME)
-    return CacheIndex(cache_dir=cache_dir, entries=tuple(entries), axis=target, fingerprint=fp)
+    return CacheIndex(cache_dir=cache_dir, entries=tuple(entries), axis=target, fingerprint=fp,
+                      cube_dtype=cube_dtype)

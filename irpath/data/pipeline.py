@@ -1,9 +1,16 @@
 """The ``tf.data`` input pipeline over a cache built by :func:`build_cache`.
 
-Reads only raw cache files with ``tf.io.read_file`` + ``tf.io.decode_raw`` in a
-parallel, order-preserving ``map`` (no Python in the read path). Every spot is
-zero-padded bottom/right to one common size so spots of different H, W batch
-together, and the U-Net gets sizes divisible by ``2**depth``.
+A batch is read by :class:`irpath.data.spot_reader.SpotReader` in one call: each
+spot's cube file goes with one ``os.preadv`` straight into its slot of the batch
+buffer, which becomes the batch tensor without a copy; batches are read in a
+parallel, order-preserving ``map`` and prefetched. Every spot is zero-padded
+bottom/right to one common size so spots of different H, W batch together, and
+the U-Net gets sizes divisible by ``2**depth``.
+
+Augmentation (the 8 flips/turns) is drawn here and applied either here on the
+host or, with ``device_augment``, inside the training step by
+:class:`irpath.layers.DihedralTransform`: the batch then carries each sample's
+transform index, ``dihedral``, and the cube arrives untouched.
 
 Reproducibility: what epoch ``e`` yields (its order and its augmentation) is a
 function of ``(seed, e)`` alone. Sample ``p`` of epoch ``e`` is spot
@@ -21,8 +28,9 @@ import numpy as np
 import tensorflow as tf
 
 from irpath.data.augment import random_dihedral
-from irpath.data.batch_augment import batch_random_dihedral
+from irpath.data.batch_augment import batch_dihedral, draw_transforms
 from irpath.data.cache import CacheIndex
+from irpath.data.spot_reader import SpotReader
 from irpath.errors import ConfigError, ShapeError
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -133,7 +141,8 @@ def make_dataset(index: CacheIndex, *, batch_size: int, shuffle: bool = True, se
                  augment: bool = False, repeat: bool = False, comparative: bool = False,
                  pad_multiple: int = 16, with_mask: bool = False,
                  drop_remainder: bool = False, epoch: int = 0,
-                 steps_per_epoch: int | None = None) -> tf.data.Dataset:
+                 steps_per_epoch: int | None = None,
+                 device_augment: bool = False) -> tf.data.Dataset:
     """Batches of padded spots from a cache.
 
     Args:
@@ -166,11 +175,18 @@ def make_dataset(index: CacheIndex, *, batch_size: int, shuffle: bool = True, se
         epoch: the (first) epoch the dataset yields.
         steps_per_epoch: batches per epoch; an epoch is then that many full batches
             (spots repeat in new permutations when it needs more than one pass).
+        device_augment: leave the transform to the training step: every batch
+            carries ``dihedral``, each sample's transform (the one ``augment``
+            would apply here; 0 = identity without ``augment``), for
+            :class:`irpath.layers.DihedralTransform`. Spots that need padding are
+            still transformed here, before padding, as without this option, and
+            get 0.
 
     Returns:
-        A dataset of dicts: ``cube`` (N, H, W, C) float32, ``tissue`` (N, H, W, 1)
-        float32 0/1, ``label`` (N,) float32 (1 = cancer), and with ``with_mask``
-        ``mask`` (N, H, W, 1) float32 0/1. Padding is 0 in every array.
+        A dataset of dicts: ``cube`` (N, H, W, C) in the cache's dtype (float32,
+        or float16), ``tissue`` (N, H, W, 1) float32 0/1, ``label`` (N,) float32
+        (1 = cancer), with ``with_mask`` ``mask`` (N, H, W, 1) float32 0/1, and
+        with ``device_augment`` ``dihedral`` (N,) int32. Padding is 0 in every array.
 
     Raises:
         ConfigError: empty index, bad sizes, missing masks, or a single class with
@@ -204,50 +220,58 @@ def make_dataset(index: CacheIndex, *, batch_size: int, shuffle: bool = True, se
     epochs = tf.data.Dataset.range(first, first + 1) if not repeat else \
         tf.data.Dataset.range(first, np.iinfo(np.int64).max)
 
+    square = hp == wp
+    whole = all((e.height, e.width) == (hp, wp) for e in index.entries)
+    # Spots that need padding and host augmentation are transformed one by one before
+    # padding (as they always were); every other batch is read in one call.
+    per_spot = augment and not whole
+    dihedral = device_augment and augment and whole
+    cube_dtype = tf.as_dtype(index.cube_dtype)
+
     def load(i, draw):
         el = {k: v[i] for k, v in slices.items()}
         h, w = el["height"], el["width"]
-        cube = tf.io.decode_raw(tf.io.read_file(el["cube"]), tf.float32, little_endian=True)
+        cube = tf.io.decode_raw(tf.io.read_file(el["cube"]), cube_dtype, little_endian=True)
         tensors = [tf.reshape(cube, [h, w, channels]), _read_u8(el["tissue"], h, w)]
         if with_mask:
             tensors.append(_mask_or_zeros(el, h, w))
-        if augment:
-            # Stateless: the transform depends only on (seed, this sample's global number).
-            seed_pair = tf.stack([tf.constant(seed, tf.int64), draw])
-            tensors = random_dihedral(tensors, seed_pair, square=hp == wp)
+        # Stateless: the transform depends only on (seed, this sample's global number).
+        tensors = random_dihedral(tensors, tf.stack([tf.constant(seed, tf.int64), draw]),
+                                  square=square)
         out = [_pad(t, hp, wp, ch) for t, ch in zip(tensors, [channels, 1, 1])]
         return _element(out, el["label"])
 
-    # Spots that need no padding are decoded a batch at a time, straight into the batch
-    # tensor, and augmented with one gather: 2 copies of each cube after the read, not 4-5.
-    whole = all((e.height, e.width) == (hp, wp) for e in index.entries)
+    reader = SpotReader(index, hp, wp, with_mask=with_mask)
+    labels = slices["label"]
 
-    def read_raw(i, draw):
-        el = {k: v[i] for k, v in slices.items()}
-        raw = {"cube": tf.io.read_file(el["cube"]), "tissue": _read_u8(el["tissue"], hp, wp),
-               "label": el["label"], "draw": draw}
-        if with_mask:
-            raw["mask"] = _mask_or_zeros(el, hp, wp)
-        return raw
+    def read_batch(ids, draws):
+        out_types = [cube_dtype] + [tf.uint8] * (2 if with_mask else 1)
+        arrays = tf.numpy_function(reader.read, [ids], out_types, stateful=False)
+        n = ids.shape[0]
+        cube = tf.ensure_shape(arrays[0], [n, hp, wp, channels])
+        planes = [tf.cast(tf.ensure_shape(a, [n, hp, wp, 1]), tf.float32) for a in arrays[1:]]
+        tensors = [cube, *planes]
+        if augment:
+            ks = draw_transforms(seed, draws, square=square)
+        if augment and not dihedral:  # the same transform per sample as random_dihedral
+            tensors = batch_dihedral(tensors, ks)
+        out = _element(tensors, tf.gather(labels, ids))
+        if device_augment:
+            out["dihedral"] = ks if dihedral else tf.zeros_like(ids, tf.int32)
+        return out
 
-    def decode_batch(raw):
-        cube = tf.io.decode_raw(raw["cube"], tf.float32, little_endian=True)
-        cube = tf.ensure_shape(tf.reshape(cube, [-1, hp, wp, channels]),
-                               raw["cube"].shape.concatenate([hp, wp, channels]))
-        tensors = [cube, raw["tissue"]]
-        if with_mask:
-            tensors.append(raw["mask"])
-        if augment:  # the same transform per sample as random_dihedral in load()
-            tensors = batch_random_dihedral(tensors, seed, raw["draw"], square=hp == wp)
-        return _element(tensors, raw["label"])
+    def per_spot_batches(samples, drop):
+        batches = samples.map(load, num_parallel_calls=AUTOTUNE, deterministic=True).batch(
+            batch_size, drop_remainder=drop)
+        if device_augment:
+            batches = batches.map(_with_identity)
+        return batches
 
     def to_batches(samples, drop):
-        if not whole:
-            samples = samples.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
-            return samples.batch(batch_size, drop_remainder=drop)
-        samples = samples.map(read_raw, num_parallel_calls=AUTOTUNE, deterministic=True)
+        if per_spot:
+            return per_spot_batches(samples, drop)
         return samples.batch(batch_size, drop_remainder=drop).map(
-            decode_batch, num_parallel_calls=AUTOTUNE, deterministic=True)
+            read_batch, num_parallel_calls=AUTOTUNE, deterministic=True)
 
     if per_epoch % batch_size == 0:  # batches line up with epochs
         ds = to_batches(epochs.flat_map(one_epoch), drop_remainder or repeat)
@@ -262,6 +286,11 @@ def make_dataset(index: CacheIndex, *, batch_size: int, shuffle: bool = True, se
     # flat_map hides the length; Keras needs it to tell an epoch's end from running out of data.
     ds = ds.apply(tf.data.experimental.assert_cardinality(n_batches))
     return ds.prefetch(AUTOTUNE)
+
+
+def _with_identity(batch: dict) -> dict:
+    """``batch`` with ``dihedral`` = 0 (identity) for every sample."""
+    return {**batch, "dihedral": tf.zeros_like(batch["label"], tf.int32)}
 
 
 def _element(tensors, label) -> dict:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import keras
 
 from irpath.methods.compsegnet.config import CompSegNetConfig
-from irpath.layers import (CropToMatch, PadChannels, PadToMultiple, PoolingNeuron, SpectralStandardise,
-                           TissueNoise)
+from irpath.layers import (CropToMatch, DihedralTransform, PadChannels, PadToMultiple, PoolingNeuron,
+                           SpectralStandardise, TissueNoise)
 from irpath.models.unet import activation_map_head, unet_features
 from irpath.train.precision import output_dtype
 
@@ -77,23 +77,36 @@ def build_segmenter(mean, std, *, in_channels: int = 450, filters: int = 64, dep
 
 
 def build_compsegnet(segmenter: keras.Model, *, alpha: float = 0.1, beta: float = 5.0,
-                     gamma: float = 0.001) -> keras.Model:
+                     gamma: float = 0.001, device_augment: bool = False) -> keras.Model:
     """Wrap a segmenter with the pooling neuron p.
 
     Inputs ``{"cube": (N, H, W, C), "tissue": (N, H, W, 1)}``; output (N,) o(I),
-    float32 under any policy.
+    float32 under any policy. With ``device_augment`` a third input ``"dihedral"``
+    (N,) int32 names each sample's flip/turn (0 = none), applied to cube and
+    tissue by :class:`irpath.layers.DihedralTransform` on the replica's device
+    before the segmenter (the pipeline's ``make_dataset(device_augment=True)``
+    supplies it); the pooled o(I) of a spot does not depend on its orientation,
+    so the label needs no transform.
     """
     cube = keras.Input(shape=segmenter.input_shape[1:], name="cube")
     tissue = keras.Input(shape=(None, None, 1), name="tissue")
-    amap = segmenter(cube)
+    inputs = {"cube": cube, "tissue": tissue}
+    x, t = cube, tissue
+    if device_augment:
+        inputs["dihedral"] = keras.Input(shape=(), dtype="int32", name="dihedral")
+        x, t = DihedralTransform(name="dihedral_augment", dtype=output_dtype())(
+            [cube, tissue, inputs["dihedral"]])
+    amap = segmenter(x)
     out = PoolingNeuron(alpha=alpha, beta=beta, gamma=gamma, name="pooling_neuron",
-                        dtype=output_dtype())([amap, tissue])
-    return keras.Model({"cube": cube, "tissue": tissue}, out, name="compsegnet")
+                        dtype=output_dtype())([amap, t])
+    return keras.Model(inputs, out, name="compsegnet")
 
 
-def build_from_config(cfg: CompSegNetConfig, mean, std) -> keras.Model:
-    """A fresh CompSegNet for ``cfg`` with input statistics ``mean``/``std``."""
-    return build_compsegnet(build_segmenter(mean, std, **segmenter_kwargs(cfg)), **pooling_kwargs(cfg))
+def build_from_config(cfg: CompSegNetConfig, mean, std, *, device_augment: bool = False) -> keras.Model:
+    """A fresh CompSegNet for ``cfg`` with input statistics ``mean``/``std`` (``device_augment``:
+    as :func:`build_compsegnet`)."""
+    return build_compsegnet(build_segmenter(mean, std, **segmenter_kwargs(cfg)), **pooling_kwargs(cfg),
+                            device_augment=device_augment)
 
 
 def extract_segmenter(compsegnet: keras.Model) -> keras.Model:

@@ -79,3 +79,16 @@ def test_help_explains_every_command(capsys):
                  "--depth", "--lr", "--seed"):
         assert flag in out
     assert "resumes" in out
+
+
+def test_train_with_a_float16_cache(tiny_tma, tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "compsegnet", "--train-manifest", str(tiny_tma["train"]), "--val-manifest",
+                 str(tiny_tma["val"]), "--out", str(out), "--filters", "2", "--depth", "2",
+                 "--batch-size", "3", "--epochs", "1", "--cache-dtype", "float16"]) == 0
+    cubes = sorted(p.suffix for p in out.rglob("*.cube.*"))
+    assert cubes and set(cubes) == {".f16"}                     # half the bytes to read
+    config = json.loads((out / "config.json").read_text())
+    assert "float16" in json.dumps(config)
+    loss = (out / "history.csv").read_text().splitlines()[1]
+    assert np.isfinite([float(v) for v in loss.split(",")]).all()

@@ -114,6 +114,11 @@ def test_double_sigkill_resume_gives_the_uninterrupted_weights(driver, reference
     third = _run(cmd)
     assert third.returncode == 0, third.stderr[-3000:]
     assert "from epoch 1 " in third.stderr
+    from irpath.inference.loading import load_keras_model
+
+    # the flips/turns ran in the training step (DihedralTransform), and resume is still exact
+    assert "dihedral_augment" in [layer.name for layer in
+                                  load_keras_model(out / "checkpoints/last.keras", compile=False).layers]
     for name in ("checkpoints/last.keras", "best.keras"):
         for a, b in zip(_weights(reference / name), _weights(out / name), strict=True):
             np.testing.assert_allclose(a, b, rtol=0, atol=1e-6, err_msg=name)

@@ -13,8 +13,8 @@ import argparse
 import numpy as np
 
 from irpath.methods.base import Method
-from irpath.methods.compsegnet.config import (LOSSES, LR_SCHEDULES, NORMALISATIONS, CompSegNetConfig,
-                                              CompSegNetTrainConfig)
+from irpath.methods.compsegnet.config import (CACHE_DTYPES, LOSSES, LR_SCHEDULES, NORMALISATIONS,
+                                              CompSegNetConfig, CompSegNetTrainConfig)
 
 TRAIN_HELP = """\
 Train CompSegNet from spot-level labels only (1 = cancer, 0 = cancer-free).
@@ -71,7 +71,16 @@ class CompSegNet(Method):
         p.add_argument("--norm", choices=NORMALISATIONS, default=d.norm,
                        help=f"normalisation after each convolution (default {d.norm}; 'none' is the "
                             "original U-Net, which tends to collapse, see models/compsegnet/README.md)")
-        p.add_argument("--no-augment", action="store_true", help="no random flips / 90° rotations")
+        p.add_argument("--no-augment", action="store_true",
+                       help="no random flips / 90° rotations (they are drawn by the input pipeline "
+                            "from the seed and epoch and applied inside the training step, on the "
+                            "device)")
+        p.add_argument("--cache-dtype", choices=CACHE_DTYPES, default=t.cache_dtype,
+                       help="how the training cache stores cubes: float32 (exact) or float16 (half "
+                            "the bytes to read; every value within 2**-11 = 0.05%% of itself: "
+                            "measured 4.9e-4 relative, 2.4e-4 absolute on absorbances in [0, 1], "
+                            "benchmarks/input_pipeline.py) "
+                            f"(default {t.cache_dtype})")
         p.add_argument("--input-noise", type=float, default=d.input_noise, metavar="SD",
                        help="Gaussian noise on the standardised tissue spectra while training, in "
                             f"channel stds (a regulariser for few spots; default {d.input_noise:g} = none)")
@@ -85,7 +94,7 @@ class CompSegNet(Method):
                        help="min-max scaling over the amide I band or the whole spectrum")
 
     model_flags = ("filters", "depth", "alpha", "beta", "gamma", "norm", "input_noise")
-    train_flags = ("epochs", "batch_size", "lr", "seed", "loss", "lr_schedule")
+    train_flags = ("epochs", "batch_size", "lr", "seed", "loss", "lr_schedule", "cache_dtype")
     negated_flags = {"augment": "no_augment"}
 
     def configs_from_args(self, args):

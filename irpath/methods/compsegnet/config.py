@@ -98,6 +98,8 @@ class CompSegNetConfig:
 LOSSES = ("abs", "signed")
 #: Learning-rate schedules: the paper's constant rate, or a cosine decay to 0 over all epochs.
 LR_SCHEDULES = ("constant", "cosine")
+#: How the training cache may store cubes (:data:`irpath.data.cache.CUBE_DTYPES`).
+CACHE_DTYPES = ("float32", "float16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +122,9 @@ class CompSegNetTrainConfig:
         lr_schedule: "constant" (the paper's) or "cosine": lr · (1 + cos(π t / T)) / 2
             at step t of T = epochs x steps per epoch, so a short run ends with small
             steps instead of at the noise level of a large constant rate.
+        cache_dtype: how the training cache stores cubes: "float32" (exact) or
+            "float16" (half the bytes to read; each value within 2**-11 relative,
+            :mod:`irpath.data.cache`).
     """
 
     epochs: int = 400
@@ -130,9 +135,12 @@ class CompSegNetTrainConfig:
     rms_init: float = 0.0
     loss: str = "abs"
     lr_schedule: str = "constant"
+    cache_dtype: str = "float32"
 
     def __post_init__(self):
         check(self.loss in LOSSES, f"loss must be one of {LOSSES}, got {self.loss!r}")
+        check(self.cache_dtype in CACHE_DTYPES,
+              f"cache_dtype must be one of {CACHE_DTYPES}, got {self.cache_dtype!r}")
         check(self.lr_schedule in LR_SCHEDULES,
               f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")

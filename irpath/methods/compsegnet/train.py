@@ -49,7 +49,7 @@ def learning_rate(train_cfg: CompSegNetTrainConfig, steps_per_epoch: int):
 
 
 def _features(batch):
-    return {"cube": batch["cube"], "tissue": batch["tissue"]}, batch["label"]
+    return {"cube": batch["cube"], "tissue": batch["tissue"], "dihedral": batch["dihedral"]}, batch["label"]
 
 
 def train(train_manifest, val_manifest, out_dir, model_cfg: CompSegNetConfig = CompSegNetConfig(),
@@ -82,9 +82,11 @@ def train(train_manifest, val_manifest, out_dir, model_cfg: CompSegNetConfig = C
     data = {"train": fingerprint(train_m, axis), "val": fingerprint(val_m, axis)}
     run.start(NAME, model_cfg, train_cfg, data=data)
 
-    log(f"caching {len(train_m)} training and {len(val_m)} validation spots in {run.cache}")
-    train_idx = build_cache(train_m, run.cache / "train", target_axis=axis)
-    val_idx = build_cache(val_m, run.cache / "val", target_axis=axis)
+    log(f"caching {len(train_m)} training and {len(val_m)} validation spots in {run.cache} "
+        f"({train_cfg.cache_dtype})")
+    dtype = train_cfg.cache_dtype
+    train_idx = build_cache(train_m, run.cache / "train", target_axis=axis, cube_dtype=dtype)
+    val_idx = build_cache(val_m, run.cache / "val", target_axis=axis, cube_dtype=dtype)
     if run.stats.exists():
         from irpath.data.cache import load_stats
 
@@ -98,7 +100,9 @@ def train(train_manifest, val_manifest, out_dir, model_cfg: CompSegNetConfig = C
         from irpath.models.compsegnet import build_from_config
         from irpath.train.optimizers import RMSprop
 
-        model = build_from_config(model_cfg, mean, std)
+        # The flips/turns run in the training step, on the replica's device (the pipeline
+        # draws them as it would apply them, so the augmentation is unchanged).
+        model = build_from_config(model_cfg, mean, std, device_augment=True)
         model.compile(optimizer=RMSprop(learning_rate=learning_rate(train_cfg, steps_per_epoch),
                                         initial_accumulator=train_cfg.rms_init),
                       loss=ComparativeLoss(alpha=model_cfg.alpha, signed=train_cfg.loss == "signed"))
@@ -113,9 +117,10 @@ def train(train_manifest, val_manifest, out_dir, model_cfg: CompSegNetConfig = C
         train_ds = make_dataset(train_idx, batch_size=global_batch, shuffle=True, seed=train_cfg.seed,
                                 augment=train_cfg.augment, comparative=True, pad_multiple=pad,
                                 repeat=True, epoch=int(run.state().get("epoch", 0)),
-                                steps_per_epoch=steps(global_batch)).map(_features)
+                                steps_per_epoch=steps(global_batch),
+                                device_augment=True).map(_features)
         val_ds = make_dataset(val_idx, batch_size=global_batch, shuffle=False,
-                              pad_multiple=pad).map(_features)
+                              pad_multiple=pad, device_augment=True).map(_features)
         return train_ds, val_ds
 
     from irpath.train.strategy import make_strategy
