@@ -33,7 +33,7 @@ def test_short_run_beats_chance_on_class_and_object_dice(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "multiloss", "--data", str(train), "--out", str(run), "--resize", "80",
                  "--tile", "40", "--crop", "40", "--filters", "8", "--depth", "2",
-                 "--batch-size", "4", "--lr", "1e-3", "--epochs", "3",
+                 "--batch-size", "4", "--lr", "3e-3", "--epochs", "3",
                  "--pretrain-epochs", "3"]) == 0
     capsys.readouterr()
     out = tmp_path / "eval"
