@@ -60,11 +60,14 @@ class AugmentConfig:
         elastic_prob: probability of applying the elastic deformation.
         flips: random left-right / up-down flips.
         rot90: random quarter turns (half turns only, when H != W).
-        brightness: max added brightness delta (image in [0, 1]); 0 disables.
+        brightness: max added brightness delta, as a fraction of ``value_range``; 0 disables.
         contrast: contrast factor in [1 - contrast, 1 + contrast]; 0 disables.
         saturation: saturation factor in [1 - saturation, 1 + saturation]; 0 disables.
         hue: max hue shift, as a fraction of the colour circle (<= 0.5); 0 disables.
         fill_mode: "reflect" or "constant" (0), for image and labels alike.
+        value_range: the image's white level: 1.0 for images in [0, 1], 255.0 for raw RGB
+            in [0, 255]. Colour jitter works on ``image / value_range``, clips to [0, 1] and
+            scales back, so a [0, 255] image is jittered, not clipped to white.
         bilinear_float_labels: resample float label maps (e.g. weight maps)
             bilinearly instead of nearest; integer maps are always nearest.
     """
@@ -83,6 +86,7 @@ class AugmentConfig:
     hue: float = 0.02
     fill_mode: str = "reflect"
     bilinear_float_labels: bool = False
+    value_range: float = 1.0
 
     def __post_init__(self):
         object.__setattr__(self, "scale", tuple(float(s) for s in self.scale))
@@ -91,6 +95,8 @@ class AugmentConfig:
                     if not lo <= getattr(self, k) <= hi or (not closed and getattr(self, k) == hi)]
         if not (len(self.scale) == 2 and 0 < self.scale[0] <= self.scale[1]):
             problems.append(f"scale must be (min, max) with 0 < min <= max, got {self.scale}")
+        if not self.value_range > 0:
+            problems.append(f"value_range must be > 0, got {self.value_range}")
         if self.elastic_sigma <= 0:
             problems.append(f"elastic_sigma must be > 0, got {self.elastic_sigma}")
         if self.fill_mode not in FILL_MODES:
@@ -289,6 +295,7 @@ def _random_dihedral(tensors, seed, cfg: AugmentConfig):
 def _colour(image, seeds, cfg: AugmentConfig):
     if not any(v > 0 for v in (cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue)):
         return image
+    image = image / cfg.value_range if cfg.value_range != 1.0 else image
     if cfg.brightness > 0:
         image = tf.image.stateless_random_brightness(image, cfg.brightness, seeds[0])
     if cfg.contrast > 0:
@@ -304,7 +311,7 @@ def _colour(image, seeds, cfg: AugmentConfig):
         if cfg.hue > 0:
             image = tf.image.stateless_random_hue(image, cfg.hue, seeds[3])
         image = tf.clip_by_value(image, 0.0, 1.0)
-    return image
+    return image * cfg.value_range if cfg.value_range != 1.0 else image
 
 
 @_plain
@@ -312,7 +319,7 @@ def augment(image, labels, seed, cfg: AugmentConfig = AugmentConfig()):
     """Apply one random geometric transform to image and labels, and colour jitter to the image.
 
     Args:
-        image: (H, W, C) float32, values in [0, 1] when colour jitter is on.
+        image: (H, W, C) float32, values in [0, ``cfg.value_range``] when colour jitter is on.
         labels: a tensor, or a tuple/list/dict of tensors, each (H, W) or (H, W, K)
             (e.g. (H, W, 1)), integer/bool (nearest) or float (nearest, or
             bilinear with ``cfg.bilinear_float_labels``).

@@ -99,8 +99,8 @@ def build_vgg_fcn(*, n_classes: int = 3, cut: str = DEFAULT_CUT, weights=None,
         n_classes: output channels (cancer, stroma, background = 3).
         cut: last VGG16 layer kept, a key of :data:`VGG16_CUTS`. Default
             ``"block3_conv2"`` (Fig. 6); ``"block2_conv2"`` for Experiments 1-3.
-        weights: None (random init) or a path to a VGG16 ``.weights.h5`` file,
-            see :func:`load_vgg16_weights`. Never downloads.
+        weights: None (random init), a VGG16 weights file in either Keras layout, or
+            ``"imagenet"`` (Keras' own download); see :func:`load_vgg16_weights`.
         input_channels: C. With C == 3 the input is RGB and VGG preprocessing
             is applied; otherwise the input passes unchanged (and ``weights``
             cannot be used, block1_conv1 would not match).
@@ -155,40 +155,104 @@ def build_vgg_fcn(*, n_classes: int = 3, cut: str = DEFAULT_CUT, weights=None,
     return model
 
 
-def _check_vgg16_file(path: str) -> None:
-    """Raise unless ``path`` is a Keras 3 .weights.h5 with VGG16's 13 convolutions."""
+#: ``weights`` value that takes Keras' own ImageNet VGG16 (downloaded once into ~/.keras).
+IMAGENET = "imagenet"
+_VGG16_WIDTHS = (3, 64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512)
+_VGG16_KERNELS = [(3, 3, cin, cout) for cin, cout in zip(_VGG16_WIDTHS[:-1], _VGG16_WIDTHS[1:])]
+
+
+def _legacy_kernels(group) -> list:
+    """Kernel shapes of the VGG16 convolutions in a Keras 2 (legacy h5) weights group."""
+    names = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs["layer_names"]]
+    found = []
+    for name in VGG16_CONV_LAYERS:
+        if name not in names or name not in group:
+            break
+        weight_names = list(group[name].attrs.get("weight_names", []))
+        if not weight_names:
+            break
+        first = weight_names[0].decode() if isinstance(weight_names[0], bytes) else str(weight_names[0])
+        found.append(tuple(group[name][first].shape))
+    return found
+
+
+def vgg16_file_layout(path: str) -> tuple[str, bool]:
+    """``(layout, has_top)`` of a VGG16 weights file, checked to hold VGG16's 13 convolutions.
+
+    ``layout`` is "keras3" (``model.save_weights("x.weights.h5")``: a ``layers`` group) or
+    "legacy" (Keras 2's h5: ``layer_names`` attribute, one group per layer, e.g. the
+    ``vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5`` that
+    ``keras.applications.VGG16(weights="imagenet", include_top=False)`` downloads).
+
+    Raises:
+        DataFileError: not HDF5, neither layout, or not VGG16's convolutions.
+    """
     import h5py
 
-    widths = (3, 64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512)
-    expected = [(3, 3, cin, cout) for cin, cout in zip(widths[:-1], widths[1:])]
     try:
         with h5py.File(path, "r") as f:
-            group = f.get("layers")
-            if group is None:
-                raise DataFileError(f"{path}: not a Keras 3 .weights.h5 file (no 'layers' group)")
-            found = []
-            for i in range(len(expected) + 1):
-                key = "conv2d" if i == 0 else f"conv2d_{i}"
-                if key not in group or "vars/0" not in group[key]:
-                    break
-                found.append(tuple(group[key]["vars/0"].shape))
+            if "layers" in f:
+                group, found = f["layers"], []
+                for i in range(len(_VGG16_KERNELS) + 1):
+                    key = "conv2d" if i == 0 else f"conv2d_{i}"
+                    if key not in group or "vars/0" not in group[key]:
+                        break
+                    found.append(tuple(group[key]["vars/0"].shape))
+                layout, has_top = "keras3", "dense" in group
+            else:
+                group = f["model_weights"] if "model_weights" in f else f
+                if "layer_names" not in group.attrs:
+                    raise DataFileError(f"{path}: neither Keras 3 .weights.h5 (no 'layers' group) nor "
+                                        "Keras 2 h5 weights (no 'layer_names' attribute)")
+                found, layout = _legacy_kernels(group), "legacy"
+                has_top = "fc1" in [n.decode() if isinstance(n, bytes) else str(n)
+                                    for n in group.attrs["layer_names"]]
     except OSError as exc:
         raise DataFileError(f"{path}: cannot read as HDF5 weights: {exc}") from None
-    if found != expected:
+    if found != _VGG16_KERNELS:
         raise DataFileError(
-            f"{path}: not VGG16 weights saved by keras.applications.VGG16(weights=None).save_weights: "
-            f"expected {len(expected)} Conv2D kernels {expected[:2]}..., found {len(found)} {found[:2]}...")
+            f"{path}: not VGG16 weights ({layout} layout): expected {len(_VGG16_KERNELS)} Conv2D "
+            f"kernels {_VGG16_KERNELS[:2]}..., found {len(found)} {found[:2]}...")
+    return layout, has_top
+
+
+def _vgg16_source(path: str) -> keras.Model:
+    """A Keras VGG16 holding the weights of ``path`` (either layout) or of ``"imagenet"``."""
+    if path == IMAGENET:  # Keras' own download and cache (~/.keras/models); never in tests
+        return keras.applications.VGG16(include_top=False, weights="imagenet", input_shape=(None, None, 3))
+    layout, has_top = vgg16_file_layout(path)
+    source = keras.applications.VGG16(include_top=has_top, weights=None,
+                                      input_shape=(224, 224, 3) if has_top else (None, None, 3))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Keras warns about unmatched containers
+            if layout == "keras3":
+                source.load_weights(path)
+            else:  # by layer name: Keras' block names are the same in both layouts
+                import h5py
+
+                from keras.src.legacy.saving.legacy_h5_format import load_weights_from_hdf5_group_by_name
+
+                with h5py.File(path, "r") as f:
+                    load_weights_from_hdf5_group_by_name(f["model_weights"] if "model_weights" in f else f,
+                                                         source)
+    except Exception as exc:  # Keras raises ValueError/KeyError with long lists
+        raise DataFileError(f"{path}: cannot load as VGG16 weights: {str(exc).splitlines()[0]}") from None
+    return source
 
 
 def load_vgg16_weights(model_or_encoder: keras.Model, path) -> list[str]:
-    """Copy VGG16 convolution weights from a local file into matching layers.
+    """Copy VGG16 convolution weights from a local file (or Keras' ImageNet download) into
+    matching layers.
 
     Args:
         model_or_encoder: any model whose layers are named like VGG16's
             (``block1_conv1`` ...); layers with other names are left alone.
-        path: a ``.weights.h5`` written by ``keras.applications.VGG16(weights=None,
-            include_top=False).save_weights(path)`` (or with ``include_top=True``;
-            the dense layers are ignored).
+        path: a VGG16 weights file in either Keras layout (:func:`vgg16_file_layout`):
+            Keras 3 ``.weights.h5`` (``VGG16(weights=None).save_weights``) or Keras 2's
+            legacy h5 (e.g. ``vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5``), with or
+            without the top (dense layers are ignored); or ``"imagenet"``: Keras'
+            own ImageNet weights, downloaded once into its cache (needs the network).
 
     Returns:
         The names of the layers that received weights.
@@ -201,24 +265,12 @@ def load_vgg16_weights(model_or_encoder: keras.Model, path) -> list[str]:
     from pathlib import Path
 
     path = str(path)
-    if not Path(path).is_file():
+    if path != IMAGENET and not Path(path).is_file():
         raise MissingFileError(f"{path}: VGG16 weights file not found")
     targets = [layer for layer in model_or_encoder.layers if layer.name in VGG16_CONV_LAYERS]
     if not targets:
         raise ShapeError(f"{path}: model {model_or_encoder.name!r} has no VGG16 layers to load into")
-    _check_vgg16_file(path)
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        has_top = "dense" in f["layers"]
-    source = keras.applications.VGG16(include_top=has_top, weights=None,
-                                      input_shape=(224, 224, 3) if has_top else (None, None, 3))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Keras warns about unmatched containers
-            source.load_weights(path)
-    except Exception as exc:  # Keras raises ValueError/KeyError with long lists
-        raise DataFileError(f"{path}: cannot load as VGG16 weights: {str(exc).splitlines()[0]}") from None
+    source = _vgg16_source(path)
     loaded = []
     for layer in targets:
         values = source.get_layer(layer.name).get_weights()

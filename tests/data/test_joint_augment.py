@@ -223,6 +223,19 @@ def test_colour_jitter_touches_the_image_only():
     assert out.min() >= 0.0 and out.max() <= 1.0 and not np.allclose(out, rgb)
 
 
+def test_colour_jitter_of_a_0_255_image_is_the_0_1_jitter_scaled():
+    """value_range=255: raw RGB is jittered like its [0, 1] copy, not clipped to white (issue 23)."""
+    rgb = np.random.default_rng(3).uniform(0.1, 0.9, (16, 16, 3)).astype(np.float32)
+    jitter = {**IDENTITY, "brightness": 0.2, "contrast": 0.3, "saturation": 0.5, "hue": 0.1}
+    seed = tf.constant([4, 2])
+    unit = augment(rgb, blocks(16, 16), seed, AugmentConfig(**jitter))[0].numpy()
+    raw = augment(rgb * 255, blocks(16, 16), seed, AugmentConfig(**jitter, value_range=255.0))[0].numpy()
+    np.testing.assert_allclose(raw, unit * 255, atol=1e-2)
+    assert raw.mean() < 0.95 * 255  # clipping at 1.0 would make every pixel 1.0 (white)
+    with pytest.raises(ConfigError, match="value_range"):
+        AugmentConfig(value_range=0.0)
+
+
 def test_float_weight_maps_nearest_by_default_bilinear_on_request():
     weights = np.random.default_rng(3).uniform(0, 1, (24, 24)).astype(np.float32)
     cfg = geometry(rotation=30.0)

@@ -87,7 +87,10 @@ class VggFcn(Method):
                        help="std of Gaussian noise added to training images, grey levels 0..255 "
                             f"(default {t.noise_std}: none)")
         p.add_argument("--vgg-weights", metavar="PATH", default=t.vgg_weights,
-                       help="a local VGG16 .weights.h5 to start the encoder from (default: random)")
+                       help="VGG16 weights to start the encoder from: a local file in either Keras "
+                            "layout (Keras 3 .weights.h5, or the legacy vgg16_weights_tf_dim_ordering_"
+                            "tf_kernels_notop.h5 in ~/.keras/models), or 'imagenet' (Keras downloads "
+                            "and caches it; needs the network) (default: random)")
         p.add_argument("--seed", type=int, default=t.seed, help="weights, order, crops, flips, noise "
                                                                 "(default 0)")
         p.add_argument("--cut", default=d.cut, metavar="LAYER",

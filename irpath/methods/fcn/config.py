@@ -123,8 +123,11 @@ class FcnTrainConfig:
         mirror: random mirroring about the x and the y axis (Sec. 4.2).
         noise_std: std of Gaussian noise added to the training images, in grey levels
             of [0, 255] (Sec. 4.2 proposes it; 0, the default, disables it).
-        vgg_weights: a local VGG16 ``.weights.h5`` file to start the encoder from
-            (``keras.applications.VGG16(weights=None).save_weights``); None: random.
+        vgg_weights: VGG16 weights to start the encoder from: a local file in either
+            Keras layout (Keras 3 ``.weights.h5`` from ``VGG16(weights=None).save_weights``,
+            or Keras 2's legacy ``*_notop.h5``, the file ``VGG16(weights="imagenet")``
+            downloads), or "imagenet" (Keras downloads and caches that file; needs the
+            network); None: random.
         seed: seeds the weights, the sample order, crops, mirroring and noise.
     """
 

@@ -66,7 +66,7 @@ def train(train_data, val_data, out_dir, model_cfg: FcnConfig = FcnConfig(),
     from irpath.methods.fcn.data import fingerprint, make_datasets, read_pairs, window_of
     from irpath.train.strategy import make_strategy
 
-    if train_cfg.vgg_weights is not None and not Path(train_cfg.vgg_weights).is_file():
+    if train_cfg.vgg_weights not in (None, "imagenet") and not Path(train_cfg.vgg_weights).is_file():
         raise MissingFileError(f"{train_cfg.vgg_weights}: VGG16 weights file not found")
     run = RunDirectory(out_dir)
     prints = {"train": fingerprint(train_data), "val": fingerprint(val_data)}

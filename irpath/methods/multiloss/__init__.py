@@ -43,11 +43,13 @@ Data (--data):
 Training samples are random --crop (224) crops, jointly augmented (affine,
 elastic, colour; irpath.data.joint_augment).
 
-Defaults are the paper's where it gives them: lambda 0.5, SGD with momentum
-0.99, batch 1, crops of 224, resize 500 / tiles 250, split 70/10/20, ~20,000
-iterations (83 epochs of 240 GlaS training tiles). Not in the paper (irpath's
-choices, models/multiloss/README.md): lr 1e-3, 20 pre-training epochs, 32
-filters, depth 4. Re-running with the same --out resumes (raise --epochs to
+Defaults are the paper's where it gives them: lambda 0.5, batch 1, crops of
+224, resize 500 / tiles 250, split 70/10/20, ~20,000 iterations (83 epochs of
+240 GlaS training tiles). Not in the paper (irpath's choices,
+models/multiloss/README.md): Adam at lr 1e-4 (the paper's SGD with momentum
+0.99 at batch 1 left the classifier at chance on GlaS-like glands; it stays as
+--config models/multiloss/paper.json), 20 pre-training epochs, 32 filters,
+depth 4. Re-running with the same --out resumes (raise --epochs to
 train longer). --config models/multiloss/config.json starts from the recipe
 file; flags given on the command line override it.
 """

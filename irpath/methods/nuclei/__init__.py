@@ -64,6 +64,19 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
+def _inner_threshold(text: str):
+    """``--inner-threshold``: "calibrate", "argmax" or a number in (0, 1)."""
+    if text in ("calibrate", "argmax"):
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected calibrate, argmax or a number in (0, 1), got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"the inner threshold must be in (0, 1), got {text}")
+    return value
+
+
 def stain_from_image(path) -> dict:
     """Reinhard reference statistics (L*a*b* mean/std over non-background pixels) of an image."""
     from irpath.data.rgb import ReinhardStats, background_mask, to_float
@@ -84,8 +97,7 @@ class Nuclei(Method):
     train_config_class = NucleiTrainConfig
     map_names = ("background", "tumour", "lymphocyte", "stroma", "contour")
 
-    model_flags = ("decoder_filters", "dropout", "encoder_blocks", "encoder_filters", "min_area", "radius",
-                   "inner_threshold")
+    model_flags = ("decoder_filters", "dropout", "encoder_blocks", "encoder_filters", "min_area", "radius")
     train_flags = ("epochs", "batch_size", "lr", "weight_decay", "beta", "vgg_weights", "encoder_weights",
                     "patch", "patches_per_image", "crop", "steps_per_epoch", "class_map", "seed")
 
@@ -132,16 +144,32 @@ class Nuclei(Method):
                        help=f"smallest nucleus inner part kept, px (default {d.min_area})")
         p.add_argument("--radius", type=float, default=d.radius,
                        help=f"inner parts grow back by this many px (default {d.radius:g})")
-        p.add_argument("--inner-threshold", type=float, default=d.inner_threshold, metavar="T",
-                       help="inner parts = pixels whose three inner maps sum to more than T, in (0, 1), "
-                            "instead of the argmax (the paper's default); splits touching nuclei whose "
-                            "contour the network draws faintly. `irpath evaluate nuclei --calibrate "
-                            "VAL_DIR` picks T on validation images")
+        p.add_argument("--inner-threshold", type=_inner_threshold, default="calibrate",
+                       metavar="calibrate|argmax|T",
+                       help="inner parts of nuclei: calibrate (default: after training, the threshold "
+                            "with the best object F1 on the --val images, argmax or 0.50-0.95, as "
+                            "`irpath evaluate nuclei --calibrate` picks it; recorded in the run, used by "
+                            "evaluate and predict), argmax (the paper's post-processing) or T in (0, 1): "
+                            "pixels whose three inner maps sum to more than T (splits touching nuclei "
+                            "whose contour the network draws faintly)")
 
     negated_flags = {"augment": "no_augment"}
 
+    def args_from_configs(self, model_cfg, train_cfg) -> dict:
+        """A recipe file's threshold as the ``--inner-threshold`` choice (calibrate, argmax or T)."""
+        out = super().args_from_configs(model_cfg, train_cfg)
+        out.pop("calibrate", None)
+        if train_cfg is not None and train_cfg.calibrate:
+            out["inner_threshold"] = "calibrate"
+        elif out.get("inner_threshold") is None:
+            out["inner_threshold"] = "argmax"
+        return out
+
     def configs_from_args(self, args):
         model, train = super().configs_from_args(args)
+        choice = getattr(args, "inner_threshold", "calibrate")
+        model = dataclasses.replace(model, inner_threshold=None if isinstance(choice, str) else choice)
+        train = dataclasses.replace(train, calibrate=choice == "calibrate")
         if getattr(args, "stain_reference", None):
             model = dataclasses.replace(model, stain=stain_from_image(args.stain_reference))
         return model, train

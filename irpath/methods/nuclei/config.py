@@ -146,6 +146,11 @@ class NucleiTrainConfig:
             (class names, indices 0-2, or "none" to drop a type); None for
             id-mod-3 label images.
         seed: seeds weights, crop order and augmentation.
+        calibrate: after training, choose the model's ``inner_threshold`` on the validation
+            images (the best mean object F1 over the argmax and 0.50-0.95, as ``irpath
+            evaluate nuclei --calibrate`` does) and record it in the run's config.json, so
+            ``evaluate`` and ``predict`` use it. False keeps the model config's threshold
+            (``--inner-threshold argmax`` is the paper's post-processing).
     """
 
     epochs: int = 300
@@ -169,6 +174,7 @@ class NucleiTrainConfig:
     elastic_prob: float = 0.5
     class_map: str | None = None
     seed: int = 0
+    calibrate: bool = True
 
     def __post_init__(self):
         check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")

@@ -62,6 +62,7 @@ def train(train_dir, val_dir, out_dir, model_cfg: NucleiConfig = NucleiConfig(),
     data.check_weights_file(train_cfg.encoder_weights, "encoder weights", "--encoder-weights")
     train_pairs, val_pairs = data.find_pairs(train_dir), data.find_pairs(val_dir)
     run = RunDirectory(out_dir)
+    model_cfg = _with_recorded_threshold(run, model_cfg, train_cfg)
     run.start(NAME, model_cfg, train_cfg, data={"train": data.fingerprint(train_pairs, class_map),
                                                 "val": data.fingerprint(val_pairs, class_map)})
     if train_cfg.beta > 0 and train_cfg.vgg_weights is None:
@@ -102,4 +103,57 @@ def train(train_dir, val_dir, out_dir, model_cfg: NucleiConfig = NucleiConfig(),
                steps_per_epoch=data.steps_per_epoch(len(patches), global_batch,
                                                     train_cfg.steps_per_epoch),
                lr=train_cfg.lr)
+    if train_cfg.calibrate and run.is_writer:
+        calibrate_run(run, val_pairs, class_map=train_cfg.class_map)
     return finish(run, get_method(NAME), fit_info=info)
+
+
+def _with_recorded_threshold(run: RunDirectory, model_cfg: NucleiConfig,
+                             train_cfg: NucleiTrainConfig) -> NucleiConfig:
+    """On resume of a calibrating run, the threshold it recorded (so the recipe check passes;
+    training then calibrates again)."""
+    import dataclasses
+
+    from irpath.config import load_json
+
+    if not (train_cfg.calibrate and run.config.exists()):
+        return model_cfg
+    saved = load_json(run.config)
+    if CALIBRATION_KEY not in saved:
+        return model_cfg
+    return dataclasses.replace(model_cfg, inner_threshold=saved.get("model", {}).get("inner_threshold"))
+
+
+CALIBRATION_KEY = "calibration"
+
+
+def calibrate_run(run: RunDirectory, val_pairs, *, class_map=None) -> float | None:
+    """Choose the inner threshold of the run's best model on ``val_pairs`` and record it.
+
+    The choice is :func:`~irpath.methods.nuclei.evaluate.choose_inner_threshold`'s (best
+    mean object F1 over the argmax and 0.50-0.95, as ``evaluate --calibrate``). It goes
+    into the model section of ``RUN_DIR/config.json`` (``inner_threshold``; None is the
+    argmax), so the exported model, ``evaluate`` and ``predict`` use it, and the table into
+    its ``calibration`` section.
+
+    Returns:
+        The chosen threshold (None: the argmax).
+    """
+    from irpath.config import load_json, save_json
+    from irpath.inference.loading import load_predictor
+    from irpath.methods.nuclei.data import parse_class_map
+    from irpath.methods.nuclei.evaluate import _predicted, choose_inner_threshold
+
+    predictor = load_predictor(run.best, NAME)
+    cfg = predictor.config
+    val = [(maps, gt) for *_, maps, gt in _predicted(predictor, val_pairs, parse_class_map(class_map),
+                                                     tta=False)]
+    chosen, table = choose_inner_threshold(val, min_area=cfg.min_area, radius=cfg.radius)
+    doc = load_json(run.config)
+    doc["model"]["inner_threshold"] = chosen
+    doc[CALIBRATION_KEY] = {"n_images": len(val), "chosen": chosen, "table": table}
+    save_json(run.config, **doc)
+    log(f"calibrated the inner threshold on {len(val)} validation image(s): "
+        f"{'argmax' if chosen is None else chosen} (F1 {max(r['f1'] for r in table):.3f}; "
+        f"argmax {table[0]['f1']:.3f}); recorded in {run.config}")
+    return chosen

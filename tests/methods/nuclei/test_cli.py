@@ -90,7 +90,47 @@ def test_evaluate_reports_all_and_per_class_metrics(run, data, tmp_path, capsys)
         f1s.append(row["all"]["f1"])
     assert report["all"]["f1"] == pytest.approx(np.mean(f1s))
     assert (out / "overlays" / "nuclei_000.png").stat().st_size > 1000
-    assert report["inner_threshold"] is None and "calibration" not in report  # the paper's argmax
+    # the threshold train calibrated on --val (recorded in the run), no evaluate-time calibration
+    recorded = json.loads((run / "config.json").read_text())["model"]["inner_threshold"]
+    assert report["inner_threshold"] == recorded and "calibration" not in report
+
+
+@pytest.mark.slow
+def test_train_records_the_calibrated_threshold_and_predict_uses_it(run, data, tmp_path, monkeypatch):
+    import shutil
+
+    from irpath.inference.loading import load_predictor
+    from irpath.methods.nuclei import evaluate as ev
+    from irpath.methods.nuclei.data import find_pairs
+    from irpath.methods.nuclei.postprocess import postprocess
+    from irpath.methods.nuclei.train import calibrate_run
+    from irpath.train.run_dir import RunDirectory
+
+    config = json.loads((run / "config.json").read_text())
+    cal = config["calibration"]  # train chose it on --val, as evaluate --calibrate would
+    assert [r["inner_threshold"] for r in cal["table"]] == list(ev.CALIBRATION_GRID) and cal["n_images"] == 2
+    val = [(m, gt) for *_, m, gt in ev._predicted(load_predictor(run / "best.keras"),
+                                                   find_pairs(data / "val"), None, tta=False)]
+    assert config["model"]["inner_threshold"] == cal["chosen"] == \
+        ev.choose_inner_threshold(val, min_area=20, radius=1.0)[0]
+    # predict follows the recorded threshold: record one that changes this model's instances
+    copy, image = tmp_path / "run", sorted((data / "test" / "images").iterdir())[0]
+    shutil.copytree(run, copy)
+    assert main(["predict", "--model", str(copy), "--input", str(image), "--out", str(tmp_path / "p0")]) == 0
+    maps = np.load(tmp_path / "p0" / f"{image.stem}.npy")
+    before = postprocess(maps, min_area=20, radius=1.0, inner_threshold=cal["chosen"])[0]
+    np.testing.assert_array_equal(np.load(tmp_path / "p0" / f"{image.stem}_instances.npy"), before)
+    other = next((t for t in ev.CALIBRATION_GRID if t != cal["chosen"] and not np.array_equal(
+        postprocess(maps, min_area=20, radius=1.0, inner_threshold=t)[0], before)), "none")
+    if other == "none":
+        pytest.skip("no other threshold changes this tiny model's instances")
+    monkeypatch.setattr(ev, "choose_inner_threshold", lambda *a, **k: (other, [{"f1": 1.0}]))
+    assert calibrate_run(RunDirectory(copy), find_pairs(data / "val")) == other
+    assert json.loads((copy / "config.json").read_text())["model"]["inner_threshold"] == other
+    assert main(["predict", "--model", str(copy), "--input", str(image), "--out", str(tmp_path / "p1")]) == 0
+    got = np.load(tmp_path / "p1" / f"{image.stem}_instances.npy")
+    np.testing.assert_array_equal(got, postprocess(maps, min_area=20, radius=1.0, inner_threshold=other)[0])
+    assert not np.array_equal(got, before)
 
 
 @pytest.mark.slow

@@ -1,0 +1,104 @@
+"""nuclei (train with calibration on --val, tiny trunk for a CPU budget) vs Otsu + watershed and a
+supervised bound, on the project's nuclei bed and on the second, independent one (H&E-like and
+fluorescence-like tiles of :mod:`irpath.demo.bed2.nuclei`).
+
+Rows per bed, on the same test tiles (image means of the class-agnostic F1 / Dice / Hausdorff /
+AJI / PQ): the **method** (``train`` calibrates the inner threshold on the validation tiles and
+records it; ``evaluate`` uses it); the **baseline**, Otsu + distance-transform watershed
+(:mod:`irpath.baselines.watershed`; on fluorescence tiles of the inverted image, whose dark
+nuclei it expects); the **bound**, the same watershed split of the *true* foreground mask
+(what the instance step reaches from a perfect semantic segmentation).
+
+    .venv/bin/python benchmarks/nuclei_beds.py --epochs 4 --steps 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nuclei_synthetic import KEYS, _row  # noqa: E402
+
+
+def baseline_and_bound(test_dir, invert: bool) -> tuple[dict, dict]:
+    from scipy import ndimage
+
+    from irpath.baselines.watershed import _markers, flood, otsu_watershed
+    from irpath.data.prepare import prepare_image
+    from irpath.methods.nuclei.data import find_pairs
+    from irpath.methods.nuclei.evaluate import segmentation_metrics
+    from irpath.methods.nuclei.labels import read_nuclei_label
+
+    base, bound = [], []
+    for image, label in find_pairs(test_dir):
+        rgb = prepare_image(image, "rgb").data
+        gt = read_nuclei_label(label)
+        base.append(segmentation_metrics(otsu_watershed(255.0 - rgb if invert else rgb), gt))
+        fg = gt > 0
+        dist = ndimage.distance_transform_edt(fg)
+        bound.append(segmentation_metrics(flood(-dist, _markers(dist, 3), fg), gt))
+    mean = lambda rows: {k: float(np.mean([r[k] for r in rows])) for k in KEYS}  # noqa: E731
+    return mean(base), mean(bound)
+
+
+def method(data, out, args) -> tuple[dict, float]:
+    from irpath.inference.loading import load_predictor
+    from irpath.methods.nuclei.config import NucleiConfig, NucleiTrainConfig
+    from irpath.methods.nuclei.evaluate import evaluate
+    from irpath.methods.nuclei.train import train
+
+    model_cfg = NucleiConfig(decoder_filters=[32, 32, 16, 16], encoder_blocks=[1, 1, 1, 1],
+                             encoder_filters=[16, 32, 64, 64])
+    train_cfg = NucleiTrainConfig(epochs=args.epochs, steps_per_epoch=args.steps, lr=args.lr,
+                                  batch_size=args.batch, crop=args.crop, patch=args.crop, beta=0.0)
+    t0 = time.time()
+    train(data / "train", data / "val", out, model_cfg, train_cfg, verbose=2)
+    report = evaluate(load_predictor(out), data / "test", out.parent / f"{out.name}_eval", overlays=False)
+    return _row(report), time.time() - t0
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--crop", type=int, default=96)
+    p.add_argument("--size", type=int, default=128)
+    p.add_argument("--n-train", type=int, default=8)
+    p.add_argument("--beds", nargs="+", default=["1", "2-he", "2-fluorescence"])
+    args = p.parse_args(argv)
+    from irpath.demo import nuclei as bed1
+    from irpath.demo.bed2 import nuclei as bed2
+
+    table = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for bed in args.beds:
+            data = Path(tmp) / bed
+            for split, n, seed in (("train", args.n_train, 0), ("val", 2, 1), ("test", 4, 2)):
+                if bed == "1":
+                    bed1.make_nuclei_dataset(data / split, n=n, size=args.size, seed=seed)
+                else:
+                    bed2.make_nuclei_dataset(data / split, n=n, size=args.size, seed=seed,
+                                             stain=bed.split("-", 1)[1])
+            base, bound = baseline_and_bound(data / "test", invert=bed == "2-fluorescence")
+            row, seconds = method(data, Path(tmp) / f"{bed}_run", args)
+            table[bed] = {"method": row, "baseline": base, "bound": bound, "train_seconds": round(seconds)}
+            print(f"\n== bed {bed}", flush=True)
+            print("| row | " + " | ".join(KEYS) + " |")
+            for name, r in (("nuclei (calibrated at train: "
+                             f"{row['inner_threshold'] or 'argmax'})", row),
+                            ("Otsu + watershed", base), ("bound: watershed of true mask", bound)):
+                print(f"| {name} | " + " | ".join(f"{r[k]:.3f}" for k in KEYS) + " |", flush=True)
+    print(json.dumps({"args": vars(args), "table": table}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
