@@ -16,8 +16,8 @@ Beds (each split by position into train / val / test crops, the same crops for b
   top half, val the bottom-left 192 columns, test the bottom-right 320 columns;
 * ``bed1``: irpath's own synthetic H&E-like tiles (``irpath.demo.nuclei``), 3 train, 1 val,
   2 test tiles of 256 px;
-* ``bed2``: the second, independently written nuclei bed (``irpath.demo.bed2``), where
-  present.
+* ``bed2``: the second, independently written nuclei bed (``irpath.demo.bed2.nuclei``),
+  fluorescence-like one-channel tiles, 3 train, 1 val, 2 test tiles of 256 px.
 
 Per bed and seed, each tool trains from scratch for ``--budget-min`` minutes of wall clock:
 
@@ -110,11 +110,14 @@ def bed1(work: Path) -> dict:
 
 
 def bed2(work: Path) -> dict:
-    try:
-        from irpath.demo.bed2 import nuclei as b2
-    except ImportError:
-        raise SystemExit("bed2: irpath.demo.bed2.nuclei is not in this checkout") from None
-    tiles = _from_tiles(b2.make_tile(256, seed=200 + i) for i in range(6))
+    """Fluorescence-like tiles of the second, independently written bed (one channel)."""
+    from irpath.demo.bed2.nuclei import make_nuclei_image
+
+    rng = np.random.default_rng(200)
+    tiles = []
+    for _ in range(6):
+        rgb, label = make_nuclei_image(256, rng, stain="fluorescence")
+        tiles.append((normalise(np.asarray(rgb, np.float32)[..., 0]), np.asarray(label, np.int32)))
     return {"train": tiles[:3], "val": tiles[3:4], "test": tiles[4:]}
 
 
