@@ -164,3 +164,27 @@ def correct_cube_file(cube, out_hdr, corrector, *, reference=None, block_spectra
     state_file.unlink(missing_ok=True)
     report.update(path=out_hdr, reference_spectrum=reference)
     return report
+
+
+def sample_tissue(cubes, n: int, rng, *, rel_threshold: float = 0.1) -> list[np.ndarray]:
+    """Up to ``n`` tissue spectra drawn without replacement, stratified over cubes.
+
+    Args:
+        cubes: :class:`irpath.io.Cube` objects (memory-mapped is fine: only the drawn
+            pixels are read).
+        n: spectra in all (an equal share per cube, the remainder to the first ones;
+            a cube with fewer tissue pixels gives them all).
+        rng: a numpy Generator.
+
+    Returns:
+        one (N_i, C) float64 array per cube.
+    """
+    from irpath.spectra.mask import tissue_mask
+
+    share = [n // len(cubes) + (i < n % len(cubes)) for i in range(len(cubes))]
+    out = []
+    for cube, k in zip(cubes, share):
+        ys, xs = np.nonzero(tissue_mask(cube.data, cube.valid, rel_threshold=rel_threshold))
+        pick = np.sort(rng.choice(len(ys), size=min(k, len(ys)), replace=False))
+        out.append(np.asarray(cube.data[ys[pick], xs[pick]], dtype=np.float64))
+    return out

@@ -175,6 +175,32 @@ def mie_like_distortion(spectra: np.ndarray, wavenumbers, rng, *, scale=(0.7, 1.
     return k * spectra + wave + disp
 
 
+def mie_distortion(spectra: np.ndarray, wavenumbers, rng, *, scale=(0.7, 1.3),
+                   strength=(0.1, 0.3), offset=0.05) -> np.ndarray:
+    """Add a known Mie extinction (the ME-EMSC model's own physics) to (N, C) spectra.
+
+    Each spectrum m becomes ``k m + c Qext(m; n0, r) + a``: Qext is the extinction
+    curve of a sphere of random refractive index n0 (1.1-1.4) and radius r (2-7.1 um)
+    on the spectrum's own refractive index (:meth:`MeEmsc.qext`, not orthogonalised),
+    scaled to ``strength`` x the spectrum's maximum; ``a`` a random offset.
+
+    Returns:
+        (N, C) float64 distorted spectra.
+    """
+    from irpath.spectra.me_emsc import MeEmsc
+
+    spectra = np.asarray(spectra, dtype=np.float64)
+    peak = np.abs(spectra).max(axis=1, keepdims=True)
+    out = np.empty_like(spectra)
+    for i, m in enumerate(spectra):
+        gen = MeEmsc(np.clip(m, 0, None), wavenumbers).qext  # positive, like ME-EMSC's guess
+        q = gen(np.clip(m, 0, None)[None], orthogonalise=False)[0, rng.integers(100)]
+        q = q / np.abs(q).max()
+        out[i] = (rng.uniform(*scale) * m + rng.uniform(*strength) * peak[i] * q
+                  + offset * peak[i] * rng.uniform(0, 1))
+    return out
+
+
 def unit_rms_error(a: np.ndarray, b: np.ndarray) -> float:
     """RMS distance between (N, C) spectra after scaling each to unit L2 norm."""
     a = np.asarray(a, np.float64)

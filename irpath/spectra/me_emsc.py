@@ -133,7 +133,7 @@ class MeEmsc:
         resid = spectra - coefs @ self._basic.T
         return self.reference + resid / coefs[:, :1]
 
-    def qext(self, refs: np.ndarray) -> np.ndarray:
+    def qext(self, refs: np.ndarray, orthogonalise: bool = True) -> np.ndarray:
         """(B, A*G, C) Qext curves of (B, C) pure absorbance spectra, orthogonalised
         against each spectrum (biospectools' ``generate`` + ``_orthogonalize``)."""
         wn, wext = self._wns, self._wns_ext
@@ -171,6 +171,8 @@ class MeEmsc:
         q -= 4 * rho
         q += 2
         q = q.astype(np.float64).reshape(refs.shape[0], -1, wn.size)
+        if not orthogonalise:
+            return q
         rnorm = refs / np.linalg.norm(refs, axis=1, keepdims=True)
         s = np.einsum("bkc,bc->bk", q, rnorm)
         q -= s[:, :, None] * rnorm[:, None, :]
