@@ -203,7 +203,8 @@ class MeEmsc:
         rhs = np.einsum("bpc,bc->bp", model, spectra)
         coefs = np.linalg.solve(gram, rhs[..., None])[..., 0]
         resid = spectra - np.einsum("bp,bpc->bc", coefs, model)
-        corrected = refs + resid / coefs[:, :1]
+        with np.errstate(divide="ignore", invalid="ignore"):  # a zero scale: failed, NaN
+            corrected = refs + resid / coefs[:, :1]
         return corrected, np.sqrt(np.mean(resid ** 2, axis=1))
 
     def _iterate(self, spectra, guesses):
