@@ -44,6 +44,8 @@ class DescatterConfig:
         lr: Adam learning rate.
         patience: epochs without a better validation loss before stopping.
         seed: sampling, split and initialisation seed.
+        outlier: targets whose norm ratio to the raw spectrum is this many times off
+            the median are left out of training and of the held-out error.
     """
 
     samples: int = 5000
@@ -53,6 +55,7 @@ class DescatterConfig:
     lr: float = 1e-3
     patience: int = 25
     seed: int = 0
+    outlier: float = 2.0
 
     def __post_init__(self):
         if self.samples < 10 or not 0 < self.holdout < 1 or self.epochs < 1 or self.batch_size < 1:
@@ -67,14 +70,18 @@ def errors(pred: np.ndarray, target: np.ndarray, raw: np.ndarray) -> dict:
     rmse = np.sqrt(np.mean(diff ** 2, axis=1))
     return dict(rel_rmse=float(np.linalg.norm(diff) / np.linalg.norm(target)),
                 rel_rmse_of_correction=float(np.linalg.norm(diff) / np.linalg.norm(target - raw)),
-                range_rmse=float(np.mean(rmse / np.ptp(target, axis=1))))
+                range_rmse=float(np.mean(rmse / np.maximum(np.ptp(target, axis=1), 1e-30))))
 
 
 def fit_descatter(raw: np.ndarray, target: np.ndarray, config: DescatterConfig = DescatterConfig(),
                   *, verbose: int = 0):
     """Fit the corrector on (N, C) raw spectra and their (N, C) corrected targets.
 
-    Rows with non-finite targets (failed ME-EMSC solves) are dropped first.
+    Rows with non-finite targets (failed ME-EMSC solves) are dropped first, then
+    outliers: targets whose norm differs from their raw spectrum's by more than
+    ``outlier`` times the median ratio either way (ME-EMSC's division by a near-zero
+    scale parameter blows a few spectra up to hundreds of absorbance units; they
+    would dominate the loss and every norm). Both counts are in the report.
 
     Returns:
         ``(model, report)``: the keras corrector and ``{"held_out": errors,
@@ -87,6 +94,11 @@ def fit_descatter(raw: np.ndarray, target: np.ndarray, config: DescatterConfig =
     raw = np.asarray(raw, np.float32)
     target = np.asarray(target, np.float32)
     keep = np.isfinite(target).all(axis=1) & np.isfinite(raw).all(axis=1)
+    n_failed = int((~keep).sum())
+    ratio = np.log(np.linalg.norm(target, axis=1) / np.maximum(np.linalg.norm(raw, axis=1), 1e-12))
+    with np.errstate(invalid="ignore"):
+        keep &= np.abs(ratio - np.median(ratio[keep])) <= np.log(config.outlier)
+    n_outliers = int((~keep).sum()) - n_failed
     raw, target = raw[keep], target[keep]
     rng = np.random.default_rng(config.seed)
     order = rng.permutation(len(raw))
@@ -106,7 +118,9 @@ def fit_descatter(raw: np.ndarray, target: np.ndarray, config: DescatterConfig =
                                                                 restore_best_weights=True),
                                   keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=8)])
     seconds = time.perf_counter() - t
-    report = dict(samples=int(len(raw)), dropped_failed=int((~keep).sum()), held_out=int(n_val),
+    report = dict(samples=int(len(raw)), dropped_failed=n_failed, dropped_outliers=n_outliers,
+                  outlier_rule=f"|log(||target|| / ||raw||) - median| > log({config.outlier})",
+                  held_out=int(n_val),
                   epochs=len(hist.history["loss"]), train_seconds=round(seconds, 1),
                   held_out_errors=errors(apply(model, raw[val]), target[val], raw[val]),
                   train_errors=errors(apply(model, raw[tr]), target[tr], raw[tr]),
@@ -144,7 +158,7 @@ class LearnedCorrector:
         spectra = np.asarray(spectra, np.float32)
         if len(spectra) == 0:
             return spectra
-        out = np.asarray(self._fn(spectra))
+        out = np.array(self._fn(spectra))
         out[~np.isfinite(spectra).all(axis=1)] = np.nan
         return out
 
