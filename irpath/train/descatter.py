@@ -146,6 +146,7 @@ class LearnedCorrector:
     """
 
     method = "learned"
+    chunk = 2048
 
     def __init__(self, model, source: str):
         import tensorflow as tf
@@ -158,7 +159,9 @@ class LearnedCorrector:
         spectra = np.asarray(spectra, np.float32)
         if len(spectra) == 0:
             return spectra
-        out = np.array(self._fn(spectra))
+        # Chunks bound the activations (a 16384-spectrum block at once took ~1 GB more RSS).
+        out = np.concatenate([np.asarray(self._fn(spectra[i:i + self.chunk]))
+                              for i in range(0, len(spectra), self.chunk)])
         out[~np.isfinite(spectra).all(axis=1)] = np.nan
         return out
 

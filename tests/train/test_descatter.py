@@ -53,7 +53,8 @@ def test_errors_definitions():
     raw = np.zeros((2, 4))
     e = errors(target + 0.1, target, raw)
     assert e["rel_rmse"] == pytest.approx(0.1) and e["rel_rmse_of_correction"] == pytest.approx(0.1)
-    assert errors(target + 0.1, target + np.arange(4), raw)["range_rmse"] == pytest.approx(0.1 / 3)
+    ramp = target + np.arange(4)
+    assert errors(ramp + 0.1, ramp, raw)["range_rmse"] == pytest.approx(0.1 / 3)
 
 
 def test_cli_learned_then_reuse(tmp_path, capsys):
