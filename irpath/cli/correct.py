@@ -24,12 +24,12 @@ Methods (2 busy cores, 450 channels; benchmarks/correct_speed.py):
   me-emsc       (default) converged ME-EMSC (Solheim et al. 2019), equal to
                 biospectools' MeEMSC (max_iter 30, tol 1e-4, patience 1; max
                 difference ~1e-6 of a spectrum's range, same iteration counts),
-                all spectra of a block iterating together: tens of spectra/s,
-                i.e. hours for a 1024 x 1024 mosaic.
+                all spectra of a block iterating together: 10-60 spectra/s,
+                i.e. 5-30 hours for a 1024 x 1024 mosaic.
   learned       sample --samples tissue spectra over all inputs, correct them with
                 converged ME-EMSC, train a small 1-D conv network on them (held-out
-                error reported), apply it to every pixel (>10^4 spectra/s): a
-                whole 1024 x 1024 mosaic in minutes. Saved as DIR/corrector.keras;
+                error reported), apply it to every pixel (~4x10^3 spectra/s on 2 busy
+                cores): a 1024 x 1024 mosaic in 17 min. Saved as DIR/corrector.keras;
                 --corrector FILE reuses one on more cubes of the study.
   me-emsc-fast  ME-EMSC's first iteration only (one Mie basis from the reference):
                 fast, but an approximation, not converged ME-EMSC.
