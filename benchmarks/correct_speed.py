@@ -1,9 +1,18 @@
-"""Spectra per second of each correction method, its quality on a known Mie-like
-distortion, and the peak memory of ``correct_cube`` streaming a SIZE x SIZE x 450 mosaic.
+"""Mie correction: spectra/s and error against converged ME-EMSC of every method, in one
+run on the same spectra, then the wall time and peak RSS of a SIZE x SIZE x 450 mosaic
+through ``irpath correct`` with ``learned`` and with ``me-emsc``.
 
-    python benchmarks/correct_speed.py            # --size 256 (the mosaic part)
-    python benchmarks/correct_speed.py --size 1024
+The spectra: clean hard-phantom tissue spectra (:mod:`irpath.demo.synthetic`, the
+"hard" setting without its scatter) with a known Mie extinction added
+(:func:`irpath.spectra.emsc.mie_distortion`), so the distance to the clean spectra
+(unit-norm RMS) is printed beside each method's error against converged ME-EMSC
+(``rel_rmse`` = ||x - me_emsc|| / ||me_emsc|| on the spectra both ran on).
 
+    python benchmarks/correct_speed.py                      # --size 256
+    python benchmarks/correct_speed.py --size 1024 --me-rows 2
+
+``me-emsc`` on the mosaic runs on its first ``--me-rows`` rows (a crop written as its
+own cube) and the full-mosaic time is extrapolated from its rate; both are printed.
 Prints figures; never passes or fails on time.
 """
 
@@ -11,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -19,91 +29,179 @@ from pathlib import Path
 
 import numpy as np
 
-MEMORY = """
-import sys, time
-def hwm_kb():  # peak RSS of this process (VmHWM; unlike ru_maxrss it is reset by exec)
-    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
-from irpath.io import read_cube
-from irpath.spectra.emsc import CorrectionConfig, Corrector, correct_cube
-Corrector  # biospectools (and the TensorFlow it imports) loaded before the baseline
-import biospectools.preprocessing
-cube = read_cube(sys.argv[1], mmap=True)
-base = hwm_kb()
-t = time.perf_counter()
-correct_cube(cube, sys.argv[2], CorrectionConfig(sys.argv[3]), progress=False)
-print(base, hwm_kb(), time.perf_counter() - t)
-"""
 
-def speed_table(n: int, n_slow: int) -> list[dict]:
-    from irpath.demo.synthetic import make_spot, wavenumber_axis
-    from irpath.spectra.emsc import CorrectionConfig, Corrector, mie_like_distortion, unit_rms_error
+def spectra(n: int, seed: int = 0):
+    """(clean, distorted) (n, 450) float64 hard-phantom tissue spectra with Mie extinction."""
+    from irpath.demo.synthetic import Setting, make_spot, wavenumber_axis
+    from irpath.spectra.emsc import mie_distortion
 
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     axis = wavenumber_axis()
+    clean_setting = Setting(tumour_signal=0.3, noise_sd=(0.016, 0.03))
     pure = []
     while sum(len(p) for p in pure) < n:
-        cube, _, tissue = make_spot(rng, 48, axis, True)
+        cube, _, tissue = make_spot(rng, 48, axis, bool(len(pure) % 2), clean_setting)
         pure.append(cube[tissue].astype(np.float64))
-    pure = np.concatenate(pure)[:n]
-    dist = mie_like_distortion(pure, axis, rng)
+    pure = np.concatenate(pure)
+    pure = pure[rng.permutation(len(pure))[:n]]
+    return axis, pure, mie_distortion(pure, axis, rng)
+
+
+def rel(a, b):
+    ok = np.isfinite(a).all(1) & np.isfinite(b).all(1)
+    return float(np.linalg.norm(a[ok] - b[ok]) / np.linalg.norm(b[ok]))
+
+
+def speed_table(args) -> list[dict]:
+    from biospectools.preprocessing import MeEMSC
+
+    from irpath.spectra.emsc import CorrectionConfig, Corrector, unit_rms_error
+    from irpath.train.descatter import DescatterConfig, LearnedCorrector, fit_descatter
+
+    axis, pure, dist = spectra(max(args.spectra, args.me_spectra))
+    ref = pure.mean(0)
+    n_me, n_slow = args.me_spectra, args.slow_spectra
     rows = []
-    for label, cfg, count in [
-            ("emsc", CorrectionConfig("emsc"), n),
-            ("me-emsc it=1", CorrectionConfig("me-emsc"), n),
-            ("me-emsc it=1 k=12", CorrectionConfig("me-emsc", n_components=12), n),
-            ("me-emsc it=3", CorrectionConfig("me-emsc", iterations=3), n_slow),
-            ("me-emsc it=30", CorrectionConfig("me-emsc", iterations=30), n_slow)]:
-        for ref_name, ref in (("clean mean", pure.mean(0)), ("input mean", dist.mean(0))):
-            t0 = time.perf_counter()
-            corr = Corrector(ref, axis, cfg)
-            t1 = time.perf_counter()
-            out = corr(dist[:count])
-            t2 = time.perf_counter()
-            rows.append(dict(method=label, reference=ref_name, spectra=count,
-                             spectra_per_s=round(count / (t2 - t1), 1), build_s=round(t1 - t0, 2),
-                             rms_before=round(unit_rms_error(dist[:count], pure[:count]), 5),
-                             rms_after=round(unit_rms_error(out, pure[:count]), 5)))
-            print(json.dumps(rows[-1]), flush=True)
+
+    def row(method, out, count, seconds, **extra):
+        r = dict(method=method, spectra=count, spectra_per_s=round(count / seconds, 1),
+                 rel_rmse_vs_me_emsc=round(rel(out[:n_me], me[:len(out[:n_me])]), 6),
+                 to_clean_before=round(unit_rms_error(dist[:count], pure[:count]), 5),
+                 to_clean_after=round(unit_rms_error(out, pure[:count]), 5), **extra)
+        rows.append(r)
+        print(json.dumps(r), flush=True)
+
+    c = Corrector(ref, axis, CorrectionConfig("me-emsc"))
+    t = time.perf_counter()
+    me = c(dist[:n_me]).astype(np.float64)
+    me_s = time.perf_counter() - t
+    st = c.stats
+    np.random.seed(0)  # biospectools' TruncatedSVD draws from numpy's global generator
+    t = time.perf_counter()
+    bio, details = MeEMSC(ref.copy(), axis, max_iter=30).transform(dist[:n_slow], details=True)
+    bio_s = time.perf_counter() - t
+    same_iters = bool((np.array([len(k.scores) for k in details.criterions])
+                       == Corrector(ref, axis, CorrectionConfig("me-emsc"))._model
+                       .transform(dist[:n_slow]).iterations).all())
+    span = np.ptp(bio, axis=1)
+    row("me-emsc (batched)", me, n_me, me_s, iterations_mean=round(st["iterations_sum"] / n_me, 2),
+        iterations_max=st["iterations_max"], failed=st["failed"])
+    row("biospectools MeEMSC loop", bio, n_slow, bio_s,
+        max_diff_of_range_vs_batched=float((np.abs(me[:n_slow] - bio).max(1) / span).max()),
+        same_iteration_counts=same_iters)
+    print(json.dumps({"speedup_batched_vs_biospectools": round((n_me / me_s) / (n_slow / bio_s), 1)}),
+          flush=True)
+    for method in ("emsc", "me-emsc-fast"):
+        c = Corrector(ref, axis, CorrectionConfig(method))
+        t = time.perf_counter()
+        out = c(dist[:args.spectra])
+        row(method, out, args.spectra, time.perf_counter() - t)
+    n_train = int(0.8 * n_me)
+    model, rep = fit_descatter(dist[:n_train], me[:n_train],
+                               DescatterConfig(samples=n_train, epochs=args.epochs))
+    learned = LearnedCorrector(model, "benchmark")
+    learned(dist[:64])  # trace once
+    t = time.perf_counter()
+    out = learned(dist[:args.spectra])
+    secs = time.perf_counter() - t
+    held = slice(n_train, n_me)
+    row("learned (apply)", out, args.spectra, secs, train_seconds=rep["train_seconds"],
+        epochs=rep["epochs"], held_out_vs_me_emsc=rep["held_out_errors"],
+        held_out_to_clean=round(unit_rms_error(out[held], pure[held]), 5),
+        dropped_outliers=rep["dropped_outliers"])
     return rows
 
 
-def memory(size: int, method: str) -> dict:
+def write_mosaic(path: Path, size: int, rows: int | None = None) -> None:
+    """A SIZE x SIZE x 450 ENVI mosaic of 64 x 64 hard-phantom spots with Mie extinction;
+    with ``rows``, a ROWS x SIZE crop through the middle of a row of spots."""
     import spectral.io.envi as envi
 
-    from irpath.demo.synthetic import wavenumber_axis
+    from irpath.demo.synthetic import Setting, make_spot, wavenumber_axis
+    from irpath.spectra.emsc import mie_distortion
 
     axis = wavenumber_axis()
-    with tempfile.TemporaryDirectory() as tmp:
-        hdr = Path(tmp) / "mosaic.hdr"
-        img = envi.create_image(str(hdr), {"lines": size, "samples": size, "bands": 450, "data type": 4,
-                                           "interleave": "bip", "byte order": 0,
-                                           "wavelength": list(axis), "wavelength units": "cm-1"},
-                                ext=".img", force=True)
-        mm = img.open_memmap(writable=True)
-        base = 0.5 + 0.4 * np.exp(-((axis - 1655) / 20) ** 2) + 0.3 * np.exp(-((axis - 1545) / 25) ** 2)
-        rng = np.random.default_rng(0)
-        for a in range(0, size, 64):
-            b = min(size, a + 64)
-            mm[a:b] = (base * rng.uniform(0.7, 1.3, (b - a, size, 1))).astype(np.float32)
-        mm.flush()
-        del mm
-        res = subprocess.run([sys.executable, "-c", MEMORY, str(hdr), str(Path(tmp) / "out.hdr"), method],
-                             capture_output=True, text=True, check=True)
-        start_kb, peak_kb, seconds = res.stdout.split()[-3:]
-    return dict(size=size, method=method, cube_mb=round(size * size * 450 * 4 / 2**20),
-                rss_before_mb=round(int(start_kb) / 1024), peak_rss_mb=round(int(peak_kb) / 1024),
-                seconds=round(float(seconds), 1))
+    rng = np.random.default_rng(1)
+    tiles = []
+    for i in range(8):
+        cube, _, tissue = make_spot(rng, 64, axis, bool(i % 2), Setting(tumour_signal=0.3,
+                                                                         noise_sd=(0.016, 0.03)))
+        cube[tissue] = mie_distortion(cube[tissue], axis, rng)
+        tiles.append(cube)
+    lines = rows or size
+    img = envi.create_image(str(path), {"lines": lines, "samples": size, "bands": 450, "data type": 4,
+                                        "interleave": "bip", "byte order": 0,
+                                        "wavelength": list(axis), "wavelength units": "cm-1"},
+                            ext=".img", force=True)
+    mm = img.open_memmap(writable=True)
+    for a in range(0, lines, 64):
+        band = np.concatenate([tiles[rng.integers(8)] for _ in range(size // 64)], axis=1)
+        mm[a:a + 64] = band[:min(64, lines - a)] if rows is None else band[32:32 + rows]
+    mm.flush()
+    del mm
+
+
+def run_cli(argv: list[str]) -> dict:
+    """``irpath correct`` in a fresh process: wall time and peak RSS (its own)."""
+    t = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:  # the child: the CLI alone, so ru_maxrss of the child is its peak
+        os.execv(sys.executable, [sys.executable, "-m", "irpath", *argv])
+    _, status, usage = os.wait4(pid, 0)
+    return dict(exit=os.waitstatus_to_exitcode(status), wall_s=round(time.perf_counter() - t, 1),
+                peak_rss_mb=round(usage.ru_maxrss / 1024))
+
+
+def mosaic(args) -> None:
+    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+        tmp = Path(tmp)
+        t = time.perf_counter()
+        if args.skip_learned:
+            return me_crop(args, tmp)
+        write_mosaic(tmp / "mosaic.hdr", args.size)
+        print(json.dumps({"mosaic": args.size, "written_s": round(time.perf_counter() - t, 1)}), flush=True)
+        r = run_cli(["correct", "--input", str(tmp / "mosaic.hdr"), "--out", str(tmp / "learned"),
+                     "--method", "learned", "--samples", str(args.samples), "--epochs", str(args.epochs),
+                     "--no-progress"])
+        rec = json.loads((tmp / "learned" / "correction.json").read_text())
+        print(json.dumps(dict(mosaic=f"{args.size}x{args.size}x450", method="learned (training included)",
+                              **r, apply_spectra_per_s=rec["cubes"]["mosaic"]["spectra_per_s"],
+                              train_seconds=rec["learned"]["train_seconds"],
+                              me_emsc_seconds=rec["learned"]["me_emsc_seconds"],
+                              held_out=rec["learned"]["held_out_errors"])), flush=True)
+        me_crop(args, tmp)
+
+
+def me_crop(args, tmp: Path) -> None:
+    """Converged me-emsc on a ROWS x SIZE crop; the full mosaic's time extrapolated."""
+    write_mosaic(tmp / "crop.hdr", args.size, rows=args.me_rows)
+    r = run_cli(["correct", "--input", str(tmp / "crop.hdr"), "--out", str(tmp / "me"),
+                 "--no-progress"])
+    rec = json.loads((tmp / "me" / "correction.json").read_text())["cubes"]["crop"]
+    rate = rec["spectra_per_s"]
+    print(json.dumps(dict(mosaic=f"{args.me_rows}x{args.size}x450 crop", method="me-emsc", **r,
+                          spectra_per_s=rate, iterations_mean=rec["iterations_mean"],
+                          extrapolated_full_mosaic_h=round(rec["tissue_spectra"] / args.me_rows
+                                                           * args.size / rate / 3600, 1))), flush=True)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--size", type=int, default=256, help="mosaic side for the memory run (default 256)")
-    p.add_argument("--spectra", type=int, default=2000, help="spectra for the fast methods")
-    p.add_argument("--slow-spectra", type=int, default=10, help="spectra for iterative ME-EMSC")
+    p.add_argument("--spectra", type=int, default=20000, help="spectra for emsc / fast / learned apply")
+    p.add_argument("--me-spectra", type=int, default=400, help="spectra for batched me-emsc")
+    p.add_argument("--slow-spectra", type=int, default=20, help="spectra for biospectools' loop")
+    p.add_argument("--epochs", type=int, default=150, help="learned: epochs at most")
+    p.add_argument("--samples", type=int, default=5000, help="mosaic learned: training samples")
+    p.add_argument("--size", type=int, default=256, help="mosaic side (0 = no mosaic)")
+    p.add_argument("--me-rows", type=int, default=2, help="mosaic rows for me-emsc")
+    p.add_argument("--tmp", default=None, help="folder for the mosaic (needs SIZE^2 x 3.6 KB)")
+    p.add_argument("--skip-table", action="store_true")
+    p.add_argument("--skip-learned", action="store_true", help="mosaic: me-emsc crop only")
     args = p.parse_args(argv)
-    speed_table(args.spectra, args.slow_spectra)
-    for method in ("emsc", "me-emsc"):
-        print(json.dumps(memory(args.size, method)), flush=True)
+    if not args.skip_table:
+        speed_table(args)
+    if args.size:
+        mosaic(args)
     return 0
 
 

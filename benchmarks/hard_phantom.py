@@ -22,7 +22,8 @@ scatter, spot sizes 32-96 px), then
 
 A recipe is ``NAME=FLAGS``: ``irpath train compsegnet`` flags appended after the
 common ``--base`` flags (later flags win), plus two optional tokens of this script:
-``correct=emsc`` (or ``correct=me-emsc``) corrects every split with ``irpath correct``
+``correct=emsc`` (or ``correct=me-emsc``, converged ME-EMSC, or ``correct=learned``, a
+corrector trained on the train split and reused on val/test) corrects every split with ``irpath correct``
 first, and ``threshold=T`` passes ``--threshold T`` to ``irpath evaluate``.
 Each row prints recipe, seed, spot AUC, Dice (mean +- sd over the test cancer
 spots), the bound's Dice, Dice / bound and wall time; results are appended to
@@ -165,8 +166,11 @@ def corrected(data: Path, method: str) -> dict:
     for split in ("train", "val", "test"):
         folder = data / f"corrected-{method}" / split
         if not (folder / "manifest.csv").exists():
+            extra = []  # learned: trained on the train split, reused on val and test
+            if method == "learned" and split != "train":
+                extra = ["--corrector", data / f"corrected-{method}" / "train" / "corrector.keras"]
             irpath("correct", "--input", data / split / "manifest.csv", "--out", folder,
-                   "--method", method, "--no-progress")
+                   "--method", method, "--no-progress", *extra)
         out[split] = folder / "manifest.csv"
     return out
 

@@ -4,61 +4,79 @@ from __future__ import annotations
 
 import argparse
 import csv
+import sys
 from pathlib import Path
 
 import numpy as np
 
 HELP = """\
-Correct the scattering of IR cubes before training or prediction, with
-biospectools' EMSC or ME-EMSC, and write each corrected cube as ENVI
-(DIR/<name>.hdr + .img, BIP float32, with its wavenumber axis). A manifest .csv
-input is rewritten to DIR/<manifest name> pointing at the corrected cubes (mask
-and tissue columns keep pointing at the original files).
+Correct the Mie scattering of IR cubes before training or prediction and write
+each corrected cube as ENVI (DIR/<name>.hdr + .img, BIP float32, with its
+wavenumber axis). Only tissue pixels are corrected; background is copied. A
+manifest .csv input is rewritten to DIR/<manifest name> pointing at the corrected
+cubes (mask and tissue columns keep pointing at the original files).
+DIR/correction.json records, per cube: method, iterations per spectrum
+(mean/max), spectra/s, failed spectra (written as NaN and listed) and the
+reference used; for --method learned also the corrector's held-out error
+against converged ME-EMSC.
 
-Methods (spectra per second measured on 2 busy cores, 450 channels;
-benchmarks/correct_speed.py):
-  emsc      (default) reference + quadratic baseline, one least-squares solve per
-            block: ~10^4 spectra/s, a 1024 x 1024 mosaic in minutes. On spectra
-            with a known Mie-like distortion it removed more of it than
-            one-iteration ME-EMSC.
-  me-emsc   ME-EMSC. --iterations 1 (default) builds the Mie basis once from the
-            reference and corrects a block in one solve (~2x10^3 spectra/s).
-            --iterations 30 is biospectools' full iterative ME-EMSC, refined per
-            spectrum: ~0.3 spectra/s per process, i.e. weeks for a megapixel mosaic;
-            use it on small spots, with --jobs.
+Methods (2 busy cores, 450 channels; benchmarks/correct_speed.py):
+  me-emsc       (default) converged ME-EMSC (Solheim et al. 2019), equal to
+                biospectools' MeEMSC (max_iter 30, tol 1e-4, patience 1; max
+                difference ~1e-6 of a spectrum's range, same iteration counts),
+                all spectra of a block iterating together: 10-60 spectra/s,
+                i.e. 5-30 hours for a 1024 x 1024 mosaic.
+  learned       sample --samples tissue spectra over all inputs, correct them with
+                converged ME-EMSC, train a small 1-D conv network on them (held-out
+                error reported), apply it to every pixel (~4x10^3 spectra/s on 2 busy
+                cores): a 1024 x 1024 mosaic in 17 min. Saved as DIR/corrector.keras;
+                --corrector FILE reuses one on more cubes of the study.
+  me-emsc-fast  ME-EMSC's first iteration only (one Mie basis from the reference):
+                fast, but an approximation, not converged ME-EMSC.
+  emsc          reference + quadratic baseline, one solve per block (~10^5
+                spectra/s); no Mie model.
 
 The reference is a spectrum file (--reference: .csv with two columns
 wavenumber,absorbance, or .npy with shape (C,) on the cube's axis, or (2, C) /
-(C, 2) with the axis) interpolated onto each cube's axis; by default each
-cube's own mean tissue spectrum. Non-tissue pixels are copied unchanged.
-Large cubes are read memory-mapped and corrected block by block (--block
-spectra at a time), so memory stays bounded; a progress bar shows on stderr.
+(C, 2) with the axis) interpolated onto each cube's axis; by default each cube's
+own mean tissue spectrum (learned: the mean of the sampled spectra). Cubes are
+read memory-mapped and corrected block by block (--block spectra at a time).
+A killed run re-run with the same arguments finishes the cubes not yet complete,
+each from its last written block; a cube's .hdr appears only when it is whole.
 
 examples:
   irpath correct --input spots/*.hdr --out corrected
-  irpath correct --input train.csv --out corrected --method me-emsc --reference matrigel.csv
+  irpath correct --input train.csv val.csv test.csv --out corrected --method learned
+  irpath correct --input more/*.hdr --out corrected2 --corrector corrected/corrector.keras
 """
 
 
 def add_parser(sub):
     from irpath.spectra.emsc import METHODS
 
-    p = sub.add_parser("correct", help="Mie / scatter correction (EMSC, ME-EMSC) of IR cubes",
+    p = sub.add_parser("correct", help="Mie correction (ME-EMSC, learned, EMSC) of IR cubes",
                        description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--input", required=True, nargs="+", metavar="FILE",
                    help="cube files (.hdr .h5 .npy .dmt .seq .0 ...) or manifest .csv files")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (created)")
-    p.add_argument("--method", choices=METHODS, default="emsc", help="default: emsc")
+    p.add_argument("--method", choices=METHODS + ("learned",), default=None,
+                   help="default: me-emsc (learned when --corrector is given)")
     p.add_argument("--reference", metavar="FILE", default=None,
                    help="reference spectrum (.csv wavenumber,absorbance or .npy); "
                         "default: each cube's mean tissue spectrum")
-    p.add_argument("--iterations", type=int, default=1,
-                   help="ME-EMSC iterations (default 1: shared Mie basis, fast)")
+    p.add_argument("--iterations", type=int, default=30,
+                   help="ME-EMSC max_iter (default 30, biospectools'; 1 = me-emsc-fast)")
     p.add_argument("--components", type=int, default=None,
                    help="ME-EMSC Mie components (default: biospectools' 99.96%% variance rule)")
     p.add_argument("--block", type=int, default=16384, metavar="SPECTRA",
                    help="spectra per block (default 16384, ~30 MB at 450 channels)")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--corrector", metavar="FILE", default=None,
+                   help="a learned corrector (.keras) from an earlier --method learned run")
+    p.add_argument("--samples", type=int, default=5000,
+                   help="learned: tissue spectra sampled and ME-EMSC-corrected for training "
+                        "(default 5000)")
+    p.add_argument("--epochs", type=int, default=150, help="learned: epochs at most (default 150)")
+    p.add_argument("--jobs", type=int, default=1, help=argparse.SUPPRESS)  # kept for old scripts
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -116,41 +134,87 @@ def _on_axis(ref, axis, path):
 
 
 def run(args) -> int:
+    import json
+
     from irpath.cli.main import start_tensorflow
     from irpath.errors import ConfigError
     from irpath.io import read_cube, read_manifest
     from irpath.io.paths import make_output_dir
-    from irpath.spectra.emsc import CorrectionConfig, correct_cube
+    from irpath.spectra.correct_cube import correct_cube_file
+    from irpath.spectra.emsc import CorrectionConfig
 
-    if args.block < 1 or args.jobs < 1:
-        raise ConfigError(f"--block and --jobs must be >= 1, got {args.block}, {args.jobs}")
-    start_tensorflow()  # biospectools imports TensorFlow (its DSAE); mute its start-up lines
-    config = CorrectionConfig(method=args.method, iterations=args.iterations,
-                              n_components=args.components)
+    method = args.method or ("learned" if args.corrector else "me-emsc")
+    if args.block < 1 or args.samples < 10:
+        raise ConfigError(f"--block >= 1 and --samples >= 10 required, got {args.block}, {args.samples}")
+    if args.corrector and method != "learned":
+        raise ConfigError(f"--corrector needs --method learned, got --method {method}")
+    start_tensorflow()  # biospectools and the learned corrector import TensorFlow
+    config = None if method == "learned" else CorrectionConfig(
+        method=method, iterations=args.iterations, n_components=args.components)
     reference = read_reference(args.reference) if args.reference else None
     out = make_output_dir(args.out)
-    manifests, cubes = [], []
+    manifests, paths = [], []
     for f in args.input:
         if Path(f).suffix.lower() == ".csv":
             manifests.append(read_manifest(f))
-            cubes += [row.image for row in manifests[-1]]
+            paths += [row.image for row in manifests[-1]]
         else:
-            cubes.append(Path(f))
+            paths.append(Path(f))
+    cubes = {Path(p): read_cube(p, mmap=True) for p in dict.fromkeys(paths)}
+    summary = dict(method=method, reference=str(args.reference) if args.reference
+                   else "mean tissue spectrum", cubes={})
+    corrector = config
+    if method == "learned":
+        corrector, summary["learned"] = _learned(args, cubes, reference, out)
     written = {}
-    for path in dict.fromkeys(cubes):
-        cube = read_cube(path, mmap=True)
+    for path, cube in cubes.items():
         ref = None if reference is None else _on_axis(reference, cube.wavenumbers, args.reference)
-        name = _unique_name(Path(path), written.values())
-        hdr, _ = correct_cube(cube, out / f"{name}.hdr", config, reference=ref,
-                              block_spectra=args.block, jobs=args.jobs,
-                              progress=not args.no_progress)
-        written[Path(path)] = hdr
-        print(f"{path} -> {hdr}")
+        name = _unique_name(path, written.values())
+        report = correct_cube_file(cube, out / f"{name}.hdr", corrector, reference=ref,
+                                   block_spectra=args.block, progress=not args.no_progress,
+                                   label=method)
+        written[path] = report["path"]
+        summary["cubes"][name] = {k: v for k, v in report.items()
+                                  if k not in ("path", "reference_spectrum")}
+        if report["failed_spectra"]:
+            print(f"{path}: {report['failed_spectra']} spectra failed to correct (NaN; pixels in "
+                  f"{out / 'correction.json'})", file=sys.stderr)
+        print(f"{path} -> {report['path']}")
+    tmp = out / "correction.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=1))
+    tmp.replace(out / "correction.json")
     for m in manifests:
         target = out / m.path.name
         _rewrite_manifest(m, written, target)
         print(f"manifest: {target}")
     return 0
+
+
+def _learned(args, cubes, reference, out):
+    """The learned corrector: ``--corrector``, the one a killed run saved, or a new one."""
+    import json
+
+    from irpath.train.descatter import (DescatterConfig, LearnedCorrector, load_corrector,
+                                        save_corrector, train_corrector)
+
+    if args.corrector:
+        return load_corrector(args.corrector), {"corrector": str(args.corrector)}
+    saved, record = out / "corrector.keras", out / "corrector.json"
+    if saved.is_file() and record.is_file():
+        print(f"learned: reusing {saved} (trained by an earlier run)", flush=True)
+        return load_corrector(saved), json.loads(record.read_text())
+    first = next(iter(cubes.values()))
+    ref = None if reference is None else _on_axis(reference, first.wavenumbers, args.reference)
+    model, report = train_corrector(list(cubes.values()),
+                                    DescatterConfig(samples=args.samples, epochs=args.epochs),
+                                    reference=ref, iterations=args.iterations,
+                                    n_components=args.components, progress=not args.no_progress)
+    save_corrector(model, saved)
+    report["corrector"] = str(saved)
+    tmp = record.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(report, indent=1))
+    tmp.replace(record)
+    return LearnedCorrector(model, "trained in this run"), report
 
 
 def _unique_name(path: Path, taken) -> str:

@@ -1,23 +1,22 @@
-"""Scatter correction of pixel spectra with biospectools' EMSC and ME-EMSC.
+"""Scatter correction of pixel spectra: EMSC and ME-EMSC, configured and batched.
 
-Nothing here corrects spectra itself: it chooses, configures and batches
-``biospectools.preprocessing.EMSC`` / ``MeEMSC``, and computes the default
-reference (the mean tissue spectrum).
-
-Methods (spectra/s measured by ``benchmarks/correct_speed.py`` on 2 busy cores,
-450 channels; see README "Mie correction"):
+Methods (figures from ``benchmarks/correct_speed.py`` on 2 busy cores, 450 channels;
+see README "Mie correction"):
 
 ``emsc``
-    EMSC with the reference and a quadratic baseline in wavenumber, all spectra
-    of a block in one least-squares solve. Fast (~10^5 spectra/s); removes
-    multiplicative scaling and smooth baselines, not the dispersive amide I shape.
+    biospectools' EMSC with the reference and a quadratic baseline, all spectra of a
+    block in one least-squares solve (~10^5 spectra/s). Removes multiplicative
+    scaling and smooth baselines, not the dispersive amide I shape.
 ``me-emsc``
-    ME-EMSC (Mie extinction EMSC, Solheim et al. 2019). With ``iterations=1`` (the
-    default) the Mie basis is built once from the reference, so the EMSC model is
-    the same for every spectrum and a block is corrected in one solve (~10^4-10^5
-    spectra/s). With ``iterations > 1`` each spectrum is refined on its own
-    (biospectools' loop, ~0.1-0.5 s per spectrum per process): exact, but days
-    for a megapixel mosaic; use ``jobs`` processes.
+    converged ME-EMSC (Solheim et al. 2019): :mod:`irpath.spectra.me_emsc`, equal to
+    biospectools' ``MeEMSC`` (``max_iter`` 30, tol 1e-4, patience 1) with every
+    spectrum of a block iterating together.
+``me-emsc-fast``
+    ME-EMSC's first iteration only: one Mie basis from the reference, shared by all
+    spectra (one solve per block). An approximation, not ME-EMSC.
+
+The learned corrector (``irpath correct --method learned``) lives in
+:mod:`irpath.train.descatter`; it is trained on spectra corrected here.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ from irpath.errors import ConfigError, ShapeError
 from irpath.io.cube import row_blocks
 from irpath.spectra.axis import check_monotonic
 
-METHODS = ("emsc", "me-emsc")
+METHODS = ("emsc", "me-emsc", "me-emsc-fast")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,16 +37,18 @@ class CorrectionConfig:
     """How to correct.
 
     Attributes:
-        method: ``"emsc"`` or ``"me-emsc"``.
-        iterations: ME-EMSC iterations (1 = one shared Mie basis, vectorised).
-        n_components: Mie basis size; None lets biospectools choose (99.96 % variance).
-        poly_order: EMSC baseline polynomial order.
+        method: ``"emsc"``, ``"me-emsc"`` or ``"me-emsc-fast"`` (= me-emsc, 1 iteration).
+        iterations: ME-EMSC ``max_iter`` (biospectools' 30; 1 = the one-basis approximation).
+        n_components: Mie basis size; None = biospectools' rule (99.96 % variance).
+        poly_order: EMSC baseline polynomial order (``emsc`` only).
+        batch: ME-EMSC spectra iterating together (cache-sized; 32 was fastest here).
     """
 
-    method: str = "emsc"
-    iterations: int = 1
+    method: str = "me-emsc"
+    iterations: int = 30
     n_components: int | None = None
     poly_order: int = 2
+    batch: int = 32
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -59,10 +60,20 @@ class CorrectionConfig:
             raise ConfigError(f"n_components must be >= 1 or None, got {self.n_components}")
         if self.poly_order < 0:
             raise ConfigError(f"poly_order must be >= 0, got {self.poly_order}")
+        if self.batch < 1:
+            raise ConfigError(f"batch must be >= 1, got {self.batch}")
+
+    @property
+    def max_iter(self) -> int:
+        """ME-EMSC iterations at most (1 for ``me-emsc-fast``)."""
+        return 1 if self.method == "me-emsc-fast" else self.iterations
 
 
 class Corrector:
     """A correction model for one reference; call it on (N, C) spectra.
+
+    Counts what it did in ``stats`` (spectra, iterations, failures, seconds), for
+    ``correction.json``.
 
     Args:
         reference: (C,) reference spectrum (absorbance).
@@ -71,7 +82,7 @@ class Corrector:
     """
 
     def __init__(self, reference, wavenumbers, config: CorrectionConfig = CorrectionConfig()):
-        from biospectools.preprocessing import EMSC, MeEMSC
+        from irpath.spectra.me_emsc import MeEmsc, MeEmscConfig
 
         self.wavenumbers = check_monotonic(wavenumbers, name="correction")
         reference = np.asarray(reference, dtype=np.float64).ravel()
@@ -82,35 +93,44 @@ class Corrector:
             raise ShapeError("reference spectrum must be finite with some positive absorbance")
         self.config = config
         self.reference = reference
+        self.stats = dict(spectra=0, failed=0, iterations_sum=0, iterations_max=0, seconds=0.0)
         if config.method == "emsc":
+            from biospectools.preprocessing import EMSC
+
             self._model = EMSC(reference, self.wavenumbers, poly_order=config.poly_order,
                                rebuild_model=False)
             return
-        self._me = MeEMSC(reference.copy(), self.wavenumbers, n_components=config.n_components,
-                          max_iter=config.iterations)
-        self._model = None
-        if config.iterations == 1:
-            # Exactly MeEMSC's first iteration (see MeEMSC.transform/_correct_spectrum), built
-            # once: with one iteration the Mie basis depends on the reference only.
-            ref = reference.copy()
-            ref[ref < 0] = 0
-            basic = EMSC(ref, self.wavenumbers, rebuild_model=False)
-            self._model = self._me._build_emsc(ref, basic)
+        self._model = MeEmsc(reference, self.wavenumbers,
+                             MeEmscConfig(n_components=config.n_components, max_iter=config.max_iter))
 
     @property
     def n_mie_components(self) -> int | None:
-        return None if self.config.method == "emsc" else self._me.mie_decomposer.n_components
+        return None if self.config.method == "emsc" else self._model.n_components
 
     def __call__(self, spectra: np.ndarray) -> np.ndarray:
-        """Correct (N, C) spectra; returns (N, C) float32 (NaN where a solve failed)."""
+        """Correct (N, C) spectra; returns (N, C) float32, NaN where a solve failed."""
+        import time
+
         spectra = np.asarray(spectra, dtype=np.float64)
         if spectra.size == 0:
             return spectra.astype(np.float32)
-        if self._model is not None:
+        t = time.perf_counter()
+        if self.config.method == "emsc":
             out = self._model.transform(spectra, check_correlation=False)
+            iters = np.ones(len(spectra), int)
+            failed = ~np.isfinite(out).all(axis=1)
         else:
-            out = self._me.transform(spectra)
-        return np.asarray(out, dtype=np.float32)
+            res = self._model.transform(spectra, batch=self.config.batch)
+            out, iters, failed = res.corrected, res.iterations, res.failed
+        st = self.stats
+        st["seconds"] += time.perf_counter() - t
+        st["spectra"] += len(spectra)
+        st["failed"] += int(failed.sum())
+        st["iterations_sum"] += int(iters.sum())
+        st["iterations_max"] = max(st["iterations_max"], int(iters.max()))
+        out = np.asarray(out, dtype=np.float32)
+        out[failed] = np.nan
+        return out
 
 
 def mean_spectrum(cube: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -155,6 +175,32 @@ def mie_like_distortion(spectra: np.ndarray, wavenumbers, rng, *, scale=(0.7, 1.
     return k * spectra + wave + disp
 
 
+def mie_distortion(spectra: np.ndarray, wavenumbers, rng, *, scale=(0.7, 1.3),
+                   strength=(0.1, 0.3), offset=0.05) -> np.ndarray:
+    """Add a known Mie extinction (the ME-EMSC model's own physics) to (N, C) spectra.
+
+    Each spectrum m becomes ``k m + c Qext(m; n0, r) + a``: Qext is the extinction
+    curve of a sphere of random refractive index n0 (1.1-1.4) and radius r (2-7.1 um)
+    on the spectrum's own refractive index (:meth:`MeEmsc.qext`, not orthogonalised),
+    scaled to ``strength`` x the spectrum's maximum; ``a`` a random offset.
+
+    Returns:
+        (N, C) float64 distorted spectra.
+    """
+    from irpath.spectra.me_emsc import MeEmsc
+
+    spectra = np.asarray(spectra, dtype=np.float64)
+    peak = np.abs(spectra).max(axis=1, keepdims=True)
+    out = np.empty_like(spectra)
+    for i, m in enumerate(spectra):
+        gen = MeEmsc(np.clip(m, 0, None), wavenumbers).qext  # positive, like ME-EMSC's guess
+        q = gen(np.clip(m, 0, None)[None], orthogonalise=False)[0, rng.integers(100)]
+        q = q / np.abs(q).max()
+        out[i] = (rng.uniform(*scale) * m + rng.uniform(*strength) * peak[i] * q
+                  + offset * peak[i] * rng.uniform(0, 1))
+    return out
+
+
 def unit_rms_error(a: np.ndarray, b: np.ndarray) -> float:
     """RMS distance between (N, C) spectra after scaling each to unit L2 norm."""
     a = np.asarray(a, np.float64)
@@ -165,105 +211,17 @@ def unit_rms_error(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def correct_cube(cube, out_hdr, config: CorrectionConfig = CorrectionConfig(), *, reference=None,
-                 block_spectra: int = 16384, jobs: int = 1, progress: bool = True,
-                 rel_threshold: float = 0.1):
-    """Correct a cube's tissue spectra, streaming row blocks into an ENVI file.
+                 block_spectra: int = 16384, progress: bool = True, rel_threshold: float = 0.1,
+                 jobs: int = 1):
+    """Correct a cube's tissue spectra into an ENVI file; ``(out_hdr, reference)``.
 
-    Non-tissue pixels (``irpath.spectra.tissue_mask``) are written unchanged. Memory is
-    bounded by ``jobs`` blocks of ``block_spectra`` spectra plus the (H, W) tissue mask:
-    the input is read memory-mapped (``read_cube(..., mmap=True)``) and the output is
-    written with plain file writes, so neither stays resident.
-
-    Args:
-        cube: an :class:`irpath.io.Cube` (ideally read with ``mmap=True``) with an axis.
-        out_hdr: the ENVI header to write (``.hdr``; data beside it as ``.img``, BIP float32).
-        config: the :class:`CorrectionConfig`.
-        reference: (C,) reference spectrum; default the cube's mean tissue spectrum.
-        block_spectra: spectra per block (rows are grouped up to this many pixels).
-        jobs: worker processes (> 1 helps the per-spectrum ``iterations > 1`` ME-EMSC).
-        progress: show a tqdm progress bar on stderr.
-
-    Returns:
-        ``(out_hdr, reference)``.
+    A shortcut for :func:`irpath.spectra.correct_cube.correct_cube_file` with a
+    :class:`Corrector` built from ``config`` (``jobs`` is accepted for compatibility;
+    the batched ME-EMSC needs no worker processes).
     """
-    from pathlib import Path
+    from irpath.spectra.correct_cube import correct_cube_file
 
-    from spectral.io import envi
-
-    from irpath.io.cube import release_pages
-    from irpath.spectra.mask import tissue_mask
-
-    if cube.wavenumbers is None:
-        raise ShapeError(f"{cube.path}: has no wavenumber axis; correction needs one")
-    h, w, c = cube.shape
-    tissue = tissue_mask(cube.data, cube.valid, rel_threshold=rel_threshold)
-    if reference is None:
-        reference = mean_spectrum(cube.data, tissue)
-    corrector = Corrector(reference, cube.wavenumbers, config)
-    out_hdr = Path(out_hdr)
-    data_file = out_hdr.with_suffix(".img")
-    meta = {"lines": h, "samples": w, "bands": c, "data type": 4, "interleave": "bip",
-            "byte order": 0, "header offset": 0, "wavelength units": "cm-1",
-            "wavelength": [f"{v:.6f}" for v in cube.wavenumbers],
-            "description": f"irpath correct: {config.method} (iterations {config.iterations}) "
-                           f"of {cube.path}"}
-    envi.write_envi_header(str(out_hdr), meta)
-    rows = max(1, block_spectra // max(1, w))
-    blocks = [(a, min(h, a + rows)) for a in range(0, h, rows)]
-    pool = None
-    if jobs > 1:
-        from concurrent.futures import ProcessPoolExecutor
-        pool = ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(corrector,))
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=h * w, unit="px", desc=f"correct {Path(cube.path).name}", leave=False)
-    try:
-        with open(data_file, "wb") as f:
-            f.truncate(h * w * c * 4)
-            pending = []
-            for a, b in blocks:
-                block = np.array(cube.data[a:b], dtype=np.float32)  # a writable copy
-                release_pages(cube.data)
-                m = tissue[a:b]
-                job = (pool.submit(_worker_correct, block[m]) if pool
-                       else _Done(corrector(block[m])))
-                pending.append((a, block, m, job))
-                if len(pending) >= max(1, jobs):
-                    _flush(f, pending.pop(0), w, c, bar)
-            for item in pending:
-                _flush(f, item, w, c, bar)
-    finally:
-        if pool is not None:
-            pool.shutdown()
-        if bar is not None:
-            bar.close()
-    return out_hdr, reference
-
-
-class _Done:
-    def __init__(self, value):
-        self._value = value
-
-    def result(self):
-        return self._value
-
-
-def _flush(f, item, w, c, bar):
-    a, block, m, job = item
-    block[m] = job.result()
-    f.seek(a * w * c * 4)
-    f.write(np.ascontiguousarray(block, dtype="<f4").tobytes())
-    if bar is not None:
-        bar.update(block.shape[0] * block.shape[1])
-
-
-_WORKER = {}
-
-
-def _init_worker(corrector):
-    _WORKER["corrector"] = corrector
-
-
-def _worker_correct(spectra):
-    return _WORKER["corrector"](spectra)
+    report = correct_cube_file(cube, out_hdr, config, reference=reference,
+                               block_spectra=block_spectra, progress=progress,
+                               rel_threshold=rel_threshold)
+    return report["path"], report["reference_spectrum"]

@@ -31,7 +31,8 @@ def test_correct_manifest_with_csv_reference(spot, capsys):
                header="wavenumber,absorbance", comments="")
     out = folder / "out"
     assert main(["correct", "--input", str(folder / "m.csv"), "--out", str(out), "--reference",
-                 str(folder / "ref.csv"), "--block", "40", "--no-progress"]) == 0
+                 str(folder / "ref.csv"), "--block", "40", "--method", "emsc",
+                 "--no-progress"]) == 0
     rows = read_manifest(out / "m.csv").rows
     assert rows[0].image == (out / "spot.hdr").resolve() and rows[0].label == 1
     corrected = read_cube(rows[0].image).data

@@ -71,11 +71,12 @@ def test_correct_cube_streams_blocks_into_envi(tmp_path, spectra):
     distorted[tissue] = mie_like_distortion(cube[tissue], AXIS, rng)
     src = make_cube("mem", distorted, wavenumbers=AXIS)
     ref = cube[tissue].mean(0)
-    hdr, used = correct_cube(src, tmp_path / "c.hdr", reference=ref, block_spectra=50, progress=False)
+    hdr, used = correct_cube(src, tmp_path / "c.hdr", CorrectionConfig("emsc"), reference=ref,
+                             block_spectra=50, progress=False)
     out = read_cube(hdr)
     np.testing.assert_allclose(out.wavenumbers, AXIS, rtol=1e-6)
     np.testing.assert_array_equal(out.data[~tissue], distorted[~tissue])  # background copied
-    whole = Corrector(ref, AXIS)(distorted[tissue])
+    whole = Corrector(ref, AXIS, CorrectionConfig("emsc"))(distorted[tissue])
     np.testing.assert_allclose(out.data[tissue], whole, rtol=1e-5, atol=1e-6)
     assert unit_rms_error(out.data[tissue], cube[tissue]) < 0.75 * unit_rms_error(distorted[tissue], cube[tissue])
     # default reference: the mean tissue spectrum of the input

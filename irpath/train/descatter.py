@@ -1,0 +1,242 @@
+"""Train a learned Mie corrector on spectra corrected by converged ME-EMSC, and apply it.
+
+The recipe (``irpath correct --method learned``): sample tissue spectra stratified
+over the cubes (:func:`irpath.spectra.correct_cube.sample_tissue`), correct them with
+converged ME-EMSC, hold out a fraction, fit :func:`irpath.models.descatter.build_descatter`
+(Adam, MSE on the standardised correction, best validation epoch kept), and report
+the held-out errors against ME-EMSC:
+
+``rel_rmse``
+    ||pred - target|| / ||target|| over all held-out spectra and channels (Frobenius
+    norms; ``target`` = the ME-EMSC-corrected spectra): the relative RMSE.
+``rel_rmse_of_correction``
+    ||pred - target|| / ||target - raw||: the part of the correction missed.
+``range_rmse``
+    the mean over held-out spectra of RMSE(pred - target) / range(target).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from irpath.errors import ConfigError
+
+#: The definitions written into ``correction.json``.
+DEFINITIONS = {
+    "rel_rmse": "||pred - target||_F / ||target||_F over held-out spectra (target = converged ME-EMSC)",
+    "rel_rmse_of_correction": "||pred - target||_F / ||target - raw||_F (share of the correction missed)",
+    "range_rmse": "mean over held-out spectra of RMSE(pred - target) / (max - min of target)",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class DescatterConfig:
+    """How the learned corrector is trained.
+
+    Attributes:
+        samples: tissue spectra sampled (stratified over cubes) and ME-EMSC-corrected.
+        holdout: fraction held out for the reported error (and the best-epoch choice).
+        epochs: training epochs at most.
+        batch_size: spectra per step.
+        lr: Adam learning rate.
+        patience: epochs without a better validation loss before stopping.
+        seed: sampling, split and initialisation seed.
+        outlier: targets whose norm ratio to the raw spectrum is this many times off
+            the median are left out of training and of the held-out error.
+    """
+
+    samples: int = 5000
+    holdout: float = 0.2
+    epochs: int = 150
+    batch_size: int = 64
+    lr: float = 1e-3
+    patience: int = 25
+    seed: int = 0
+    outlier: float = 2.0
+
+    def __post_init__(self):
+        if self.samples < 10 or not 0 < self.holdout < 1 or self.epochs < 1 or self.batch_size < 1:
+            raise ConfigError(f"descatter: samples >= 10, 0 < holdout < 1, epochs >= 1 and "
+                              f"batch_size >= 1 required, got {self}")
+
+
+def errors(pred: np.ndarray, target: np.ndarray, raw: np.ndarray) -> dict:
+    """The three held-out errors of :data:`DEFINITIONS` for (N, C) arrays."""
+    pred, target, raw = (np.asarray(a, np.float64) for a in (pred, target, raw))
+    diff = pred - target
+    rmse = np.sqrt(np.mean(diff ** 2, axis=1))
+    return dict(rel_rmse=float(np.linalg.norm(diff) / np.linalg.norm(target)),
+                rel_rmse_of_correction=float(np.linalg.norm(diff) / np.linalg.norm(target - raw)),
+                range_rmse=float(np.mean(rmse / np.maximum(np.ptp(target, axis=1), 1e-30))))
+
+
+def fit_descatter(raw: np.ndarray, target: np.ndarray, config: DescatterConfig = DescatterConfig(),
+                  *, verbose: int = 0):
+    """Fit the corrector on (N, C) raw spectra and their (N, C) corrected targets.
+
+    Rows with non-finite targets (failed ME-EMSC solves) are dropped first, then
+    outliers: targets whose norm differs from their raw spectrum's by more than
+    ``outlier`` times the median ratio either way (ME-EMSC's division by a near-zero
+    scale parameter blows a few spectra up to hundreds of absorbance units; they
+    would dominate the loss and every norm). Both counts are in the report.
+
+    Returns:
+        ``(model, report)``: the keras corrector and ``{"held_out": errors,
+        "train": errors, "epochs", "train_seconds", "definitions", ...}``.
+    """
+    import keras
+
+    from irpath.models.descatter import build_descatter
+
+    raw = np.asarray(raw, np.float32)
+    target = np.asarray(target, np.float32)
+    keep = np.isfinite(target).all(axis=1) & np.isfinite(raw).all(axis=1)
+    n_failed = int((~keep).sum())
+    ratio = np.log(np.linalg.norm(target, axis=1) / np.maximum(np.linalg.norm(raw, axis=1), 1e-12))
+    with np.errstate(invalid="ignore"):
+        keep &= np.abs(ratio - np.median(ratio[keep])) <= np.log(config.outlier)
+    n_outliers = int((~keep).sum()) - n_failed
+    raw, target = raw[keep], target[keep]
+    rng = np.random.default_rng(config.seed)
+    order = rng.permutation(len(raw))
+    n_val = max(1, int(round(config.holdout * len(raw))))
+    val, tr = order[:n_val], order[n_val:]
+    corr = target - raw
+    stats = dict(x_mean=raw[tr].mean(0), x_var=raw[tr].var(0) + 1e-12,
+                 r_mean=corr[tr].mean(0), r_var=corr[tr].var(0) + 1e-12)
+    keras.utils.set_random_seed(config.seed)
+    model, trainer = build_descatter(raw.shape[1], stats)
+    y = (corr - stats["r_mean"]) / np.sqrt(stats["r_var"])
+    trainer.compile(keras.optimizers.Adam(config.lr), loss="mse")
+    t = time.perf_counter()
+    hist = trainer.fit(raw[tr], y[tr], validation_data=(raw[val], y[val]), epochs=config.epochs,
+                       batch_size=config.batch_size, verbose=verbose, shuffle=True,
+                       callbacks=[keras.callbacks.EarlyStopping(patience=config.patience,
+                                                                restore_best_weights=True),
+                                  keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=8)])
+    seconds = time.perf_counter() - t
+    report = dict(samples=int(len(raw)), dropped_failed=n_failed, dropped_outliers=n_outliers,
+                  outlier_rule=f"|log(||target|| / ||raw||) - median| > log({config.outlier})",
+                  held_out=int(n_val),
+                  epochs=len(hist.history["loss"]), train_seconds=round(seconds, 1),
+                  held_out_errors=errors(apply(model, raw[val]), target[val], raw[val]),
+                  train_errors=errors(apply(model, raw[tr]), target[tr], raw[tr]),
+                  definitions=DEFINITIONS, config=dataclasses.asdict(config))
+    return model, report
+
+
+def apply(model, spectra: np.ndarray, batch: int = 8192) -> np.ndarray:
+    """(N, C) float32 corrected spectra from a corrector model, in batches."""
+    spectra = np.asarray(spectra, np.float32)
+    if len(spectra) == 0:
+        return spectra
+    return np.concatenate([np.asarray(model(spectra[i:i + batch], training=False))
+                           for i in range(0, len(spectra), batch)])
+
+
+class LearnedCorrector:
+    """A trained corrector as a callable on (N, C) spectra, for ``correct_cube_file``.
+
+    Args:
+        model: the keras corrector (:func:`fit_descatter` or ``keras.saving.load_model``).
+        source: where it came from, for the report.
+    """
+
+    method = "learned"
+    chunk = 2048
+
+    def __init__(self, model, source: str):
+        import tensorflow as tf
+
+        self.model = model
+        self.reference_source = source
+        self._fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+    def __call__(self, spectra):
+        spectra = np.asarray(spectra, np.float32)
+        if len(spectra) == 0:
+            return spectra
+        # Chunks bound the activations (a 16384-spectrum block at once took ~1 GB more RSS).
+        out = np.concatenate([np.asarray(self._fn(spectra[i:i + self.chunk]))
+                              for i in range(0, len(spectra), self.chunk)])
+        out[~np.isfinite(spectra).all(axis=1)] = np.nan
+        return out
+
+
+def train_corrector(cubes, config: DescatterConfig = DescatterConfig(), *, reference=None,
+                    iterations: int = 30, n_components=None, progress: bool = True):
+    """Sample tissue spectra over ``cubes``, correct them with converged ME-EMSC, fit.
+
+    Args:
+        cubes: :class:`irpath.io.Cube` objects of one study, on one wavenumber axis.
+        config: a :class:`DescatterConfig`.
+        reference: (C,) ME-EMSC reference; default the mean of the sampled spectra.
+        iterations, n_components: the ME-EMSC settings of the targets.
+        progress: print one line per stage.
+
+    Returns:
+        ``(model, report)`` as :func:`fit_descatter`, the report extended with the
+        ME-EMSC time, rate and iterations of the targets.
+    """
+    from irpath.spectra.correct_cube import sample_tissue
+    from irpath.spectra.emsc import CorrectionConfig, Corrector
+
+    rng = np.random.default_rng(config.seed)
+    raw = np.concatenate(sample_tissue(cubes, config.samples, rng))
+    source = "given" if reference is not None else "mean of the sampled tissue spectra"
+    if reference is None:
+        reference = raw.mean(0)
+    if progress:
+        print(f"learned: correcting {len(raw)} sampled tissue spectra with converged ME-EMSC",
+              flush=True)
+    me = Corrector(reference, cubes[0].wavenumbers,
+                   CorrectionConfig("me-emsc", iterations=iterations, n_components=n_components))
+    t = time.perf_counter()
+    target = me(raw)
+    seconds = time.perf_counter() - t
+    if progress:
+        print(f"learned: ME-EMSC {len(raw) / seconds:.0f} spectra/s; training", flush=True)
+    model, report = fit_descatter(raw, target, config)
+    st = me.stats
+    report.update(me_emsc_seconds=round(seconds, 1), me_emsc_spectra_per_s=round(len(raw) / seconds, 1),
+                  me_emsc_iterations_mean=round(st["iterations_sum"] / max(1, st["spectra"]), 3),
+                  me_emsc_iterations_max=st["iterations_max"], me_emsc_failed=st["failed"],
+                  reference=source, n_mie_components=me.n_mie_components)
+    if progress:
+        e = report["held_out_errors"]
+        print(f"learned: {report['epochs']} epochs in {report['train_seconds']} s; held-out "
+              f"rel RMSE {100 * e['rel_rmse']:.2f} % (of the correction "
+              f"{100 * e['rel_rmse_of_correction']:.1f} %)", flush=True)
+    return model, report
+
+
+def save_corrector(model, path) -> None:
+    """Save ``model`` to ``path`` (.keras) whole or not at all (temporary file + rename)."""
+    import os
+    from pathlib import Path
+
+    path = Path(path)
+    tmp = path.with_name(path.stem + ".partial.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def load_corrector(path):
+    """A :class:`LearnedCorrector` from a ``.keras`` file, with one-line errors."""
+    from pathlib import Path
+
+    import keras
+
+    from irpath.errors import DataFileError, MissingFileError
+
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(f"{path}: no such corrector file")
+    try:
+        model = keras.saving.load_model(path)
+    except Exception as exc:  # keras raises many types for a malformed archive
+        raise DataFileError(f"{path}: not a readable .keras corrector ({type(exc).__name__})") from None
+    return LearnedCorrector(model, f"corrector {path}")
