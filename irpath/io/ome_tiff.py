@@ -3,7 +3,7 @@
 Readable by QuPath, napari and tifffile (and :func:`irpath.io.sources.open_image`).
 Levels are written tile by tile from the (memory-mapped) map, so a slide's map
 is never copied whole; each level halves the previous one (nearest pixel, so
-class maps keep their classes) until it fits one tile.
+class maps keep their classes) until its longest side is <= :data:`SMALLEST`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 
 TILE = 256
+#: The pyramid goes down until the longest side is at most this.
+SMALLEST = 128
 
 
 def _tiles(level: np.ndarray, tile: int):
@@ -46,7 +48,7 @@ def write_ome_pyramid(path, array, *, mpp: float | None, tile: int = TILE, compr
 
     path = Path(path)
     shapes = [tuple(array.shape[:2])]
-    while max(shapes[-1]) > tile:
+    while max(shapes[-1]) > SMALLEST:
         shapes.append(((shapes[-1][0] + 1) // 2, (shapes[-1][1] + 1) // 2))
     tmp = path.with_name(f".{path.name}.tmp")
     meta = {"axes": "YX", "Name": name}
