@@ -99,3 +99,17 @@ def test_cli_refuses_bad_resolution(tmp_path, rng, capsys):
                "--out", str(tmp_path / "o"), "--mpp", "1", "--level", "0"])
     assert rc == 2
     json.dumps(capsys.readouterr().err)
+
+
+def test_inspect_prints_vendor_levels_mpp_and_tissue(tmp_path, rng, capsys):
+    from irpath.cli.main import main
+
+    rgb, truth = synthetic_slide(rng, 256, 320)
+    write_pyramid(tmp_path / "g.tif", rgb, ome=False, mpp=0.5, levels=2)
+    assert main(["inspect", str(tmp_path / "g.tif"), "--json"]) == 0
+    (s,) = json.loads(capsys.readouterr().out)
+    assert s["vendor"] == "generic-tiff" and s["levels"] == 2 and s["mpp"] == 0.5
+    assert s["dimensions"] == [[256, 320], [128, 160]]
+    assert s["tissue_fraction"] == pytest.approx(truth.mean(), abs=0.03)
+    assert main(["inspect", str(tmp_path / "g.tif")]) == 0
+    assert "generic-tiff" in capsys.readouterr().out
