@@ -97,6 +97,7 @@ def run(args) -> int:
     opts = PredictOptions(threshold=args.threshold, tile_limit=args.tile_limit, tile=args.tile,
                           overlap=args.overlap, tta=args.tta, mpp=args.mpp, level=args.level,
                           tissue=args.tissue, memory_limit=budget)
-    predict_files(predictor, args.input, args.out, options=opts, workers=args.workers, scheduler=args.scheduler)
+    predict_files(predictor, args.input, args.out, options=opts, workers=args.workers, scheduler=args.scheduler,
+                  worker_setup=start_tensorflow)
     print(f"maps: {args.out}/predictions.json")
     return 0

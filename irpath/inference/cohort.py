@@ -17,7 +17,7 @@ import sys
 RETRIES = 2
 
 
-def _worker_predictor(model: str, method: str | None):
+def _worker_predictor(model: str, method: str | None, setup=None):
     """The worker's predictor, loaded on its first task (kept on the worker object)."""
     from distributed import get_worker
 
@@ -26,26 +26,25 @@ def _worker_predictor(model: str, method: str | None):
     if cache is None:
         cache = worker._irpath_predictors = {}
     if (model, method) not in cache:
-        from irpath.cli.main import start_tensorflow
-
-        start_tensorflow()
+        if setup is not None:
+            setup()
         from irpath.inference.loading import load_predictor
 
         cache[model, method] = load_predictor(model, method=method)
     return cache[model, method]
 
 
-def _task(model, method, path, stem, out_dir, opts):
+def _task(model, method, path, stem, out_dir, opts, setup):
     import dataclasses
 
     from irpath.inference.predict import predict_one
 
-    predictor = _worker_predictor(model, method)
+    predictor = _worker_predictor(model, method, setup)
     return predict_one(predictor, path, stem, out_dir, dataclasses.replace(opts, progress=False))
 
 
 def run_cohort(model: str, method: str | None, items, out_dir, opts, *, workers: int | None = None,
-               scheduler: str | None = None):
+               scheduler: str | None = None, setup=None):
     """Yield ``(index into items, row)`` as images finish.
 
     Args:
@@ -56,6 +55,8 @@ def run_cohort(model: str, method: str | None, items, out_dir, opts, *, workers:
         opts: :class:`~irpath.inference.predict.PredictOptions`.
         workers: start a LocalCluster of this many processes, or
         scheduler: the address of a running scheduler.
+        setup: optional picklable callable each worker runs once before loading the
+            model (the CLI passes its TensorFlow start-up).
     """
     from distributed import Client, LocalCluster, as_completed
 
@@ -71,7 +72,7 @@ def run_cohort(model: str, method: str | None, items, out_dir, opts, *, workers:
                                dashboard_address=None, silence_logs=40)
     client = Client(cluster if cluster is not None else scheduler)
     try:
-        futures = {client.submit(_task, str(model), method, str(p), stem, str(out_dir), opts,
+        futures = {client.submit(_task, str(model), method, str(p), stem, str(out_dir), opts, setup,
                                  key=f"irpath-predict-{stem}-{i}", retries=RETRIES, pure=False): i
                    for i, (p, stem) in enumerate(items)}
         for n, fut in enumerate(as_completed(futures), 1):

@@ -181,7 +181,7 @@ def done_row(out_dir, stem: str, path) -> dict | None:
 def predict_files(predictor: Predictor, inputs, out_dir, *, threshold: float | None = None,
                   tile_limit: int | None = None, tile: int | None = None,
                   overlap: int | None = None, tta: bool = False, options: PredictOptions | None = None,
-                  workers: int | None = None, scheduler: str | None = None) -> dict:
+                  workers: int | None = None, scheduler: str | None = None, worker_setup=None) -> dict:
     """Run ``predictor`` on each image file and write the outputs listed in the module
     docstring to ``out_dir``. Images a previous run completed are skipped.
 
@@ -190,6 +190,7 @@ def predict_files(predictor: Predictor, inputs, out_dir, *, threshold: float | N
         workers, scheduler: run the images on dask.distributed (a LocalCluster of
             ``workers`` processes, or the cluster at ``scheduler``); see
             :mod:`irpath.inference.cohort`.
+        worker_setup: what each cluster worker runs before loading the model.
 
     Returns:
         The ``predictions.json`` dict.
@@ -210,7 +211,8 @@ def predict_files(predictor: Predictor, inputs, out_dir, *, threshold: float | N
         from irpath.inference.cohort import run_cohort
 
         for i, row in run_cohort(predictor.source, predictor.method, [(inputs[i], stems[i]) for i in todo],
-                                 out, opts, workers=workers, scheduler=scheduler):
+                                 out, opts, workers=workers, scheduler=scheduler,
+                                 setup=worker_setup):
             rows[todo[i]] = row
     else:
         for n, i in enumerate(todo, 1):

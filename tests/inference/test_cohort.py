@@ -1,6 +1,10 @@
-"""Cohort prediction on a 2-process dask LocalCluster gives the serial outputs; a re-run skips."""
+"""Cohort prediction on dask LocalClusters: 2 workers give the serial outputs, a re-run skips,
+a killed worker's task is retried."""
 
+import functools
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,8 +12,16 @@ import pytest
 from irpath.cli.main import main
 
 
+def _die_once(marker):
+    """A worker set-up that kills its worker process the first time it runs anywhere."""
+    marker = Path(marker)
+    if not marker.exists():
+        marker.write_text("killed")
+        os._exit(1)
+
+
 @pytest.mark.slow
-def test_two_local_workers_match_serial_and_rerun_skips(tmp_path, capsys):
+def test_workers_match_serial_rerun_skips_killed_worker_retried(tmp_path, capsys):
     from irpath.demo.textures import write_texture_set
 
     write_texture_set(tmp_path / "data", 4, 32, seed=3)
@@ -25,7 +37,19 @@ def test_two_local_workers_match_serial_and_rerun_skips(tmp_path, capsys):
     assert [r["image"] for r in dask] == images and len(serial) == 3
     for a, b in zip(serial, dask):
         assert a == b
-        np.testing.assert_array_equal(np.load(tmp_path / "serial" / a["map"]), np.load(tmp_path / "dask" / b["map"]))
+        np.testing.assert_array_equal(np.load(tmp_path / "serial" / a["map"]),
+                                      np.load(tmp_path / "dask" / b["map"]))
     capsys.readouterr()
     assert main(base + ["--out", str(tmp_path / "dask"), "--workers", "2"]) == 0
     assert "3 image(s) already complete" in capsys.readouterr().err
+    # a worker killed mid-run: its task is retried on a restarted worker; the outputs still match
+    from irpath.inference.loading import load_predictor
+    from irpath.inference.predict import predict_files
+
+    predictor = load_predictor(tmp_path / "run")
+    killed = predict_files(predictor, images[:2], tmp_path / "killed", workers=1,
+                           worker_setup=functools.partial(_die_once, tmp_path / "marker"))
+    assert (tmp_path / "marker").is_file()
+    for a, b in zip(serial, killed["predictions"]):
+        np.testing.assert_array_equal(np.load(tmp_path / "serial" / a["map"]),
+                                      np.load(tmp_path / "killed" / b["map"]))
