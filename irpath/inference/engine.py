@@ -107,7 +107,9 @@ def prepare_input(predictor, path, *, mpp: float | None = None, level: int | Non
         from irpath.data.prepare_source import prepare_slide
 
         if mpp is None and level is None:
-            mpp = getattr(predictor, "mpp", None)
+            from irpath.inference.loading import recorded_mpp
+
+            mpp = recorded_mpp(predictor.source) if predictor.source else None
         prepared = prepare_slide(path, method.modality, in_channels=predictor.in_channels,
                                  stain=getattr(cfg, "stain", None), mpp=mpp, level=level, tissue=tissue)
         prepared.skip_background = tissue != "none"

@@ -27,7 +27,10 @@ def test_workers_match_serial_rerun_skips_killed_worker_retried(tmp_path, capsys
     write_texture_set(tmp_path / "data", 4, 32, seed=3)
     assert main(["train", "fcn", "--train-manifest", str(tmp_path / "data" / "manifest.csv"),
                  "--val-manifest", str(tmp_path / "data" / "manifest.csv"), "--out", str(tmp_path / "run"), "--epochs", "1", "--cut", "block1_conv2",
-                 "--decoder", "conv:3:4", "--lr", "1e-3"]) == 0
+                 "--decoder", "conv:3:4", "--lr", "1e-3", "--mpp", "1.5"]) == 0
+    from irpath.inference.loading import recorded_mpp
+
+    assert recorded_mpp(tmp_path / "run") == 1.5  # the training resolution is recorded in the run
     images = sorted(str(p) for p in (tmp_path / "data" / "images").glob("*.png"))[:3]
     base = ["predict", "--model", str(tmp_path / "run"), "--input", *images]
     assert main(base + ["--out", str(tmp_path / "serial")]) == 0

@@ -113,3 +113,20 @@ def test_inspect_prints_vendor_levels_mpp_and_tissue(tmp_path, rng, capsys):
     assert s["tissue_fraction"] == pytest.approx(truth.mean(), abs=0.03)
     assert main(["inspect", str(tmp_path / "g.tif")]) == 0
     assert "generic-tiff" in capsys.readouterr().out
+
+
+def test_the_model_recorded_resolution_is_the_default(tmp_path, rng):
+    import dataclasses
+
+    from irpath.inference.engine import prepare_input
+    from irpath.inference.loading import record_mpp
+
+    rgb, _ = synthetic_slide(rng, 128, 160)
+    write_pyramid(tmp_path / "s.ome.tif", rgb, ome=True, mpp=0.5, levels=3)
+    (tmp_path / "model").mkdir()
+    record_mpp(tmp_path / "model", 2.0)
+    predictor = dataclasses.replace(box_mean_predictor(), source=str(tmp_path / "model"))
+    prepared, plan = prepare_input(predictor, tmp_path / "s.ome.tif")
+    assert prepared.level == 2 and prepared.mpp == 2.0 and not plan.whole  # slides are always tiled
+    prepared, _ = prepare_input(predictor, tmp_path / "s.ome.tif", mpp=1.0)
+    assert prepared.level == 1 and prepared.downsample == 2.0
