@@ -5,8 +5,12 @@ memory budget (``--memory-limit GB``, by default a quarter of the memory
 available when the command starts). The working set of a whole-image pass is
 estimated per pixel as
 
-    raw read (C_raw values, >= 4 bytes each) + prepared input (2 x C_in float32)
-    + maps (2 x K float32) + :data:`ACTIVATION_BYTES_PER_PX` of activations.
+    raw read (2 copies of C_raw values, >= 4 bytes each) + prepared input and the
+    model's own preprocessing copies (6 x C_in float32) + maps (2 x K float32)
+    + :data:`ACTIVATION_BYTES_PER_PX` of activations.
+
+Measured (``benchmarks/tiled_predict.py``): a 512 x 512 x 436 ENVI cube through the
+450-channel benchmark CompSegNet peaks at 3.5 GB (13.4 kB/px); the estimate is 16.3 kB/px.
 
 Otherwise the image is tiled and the peak is set by the tile, not the image.
 """
@@ -67,7 +71,7 @@ class Plan:
 def whole_working_set(height: int, width: int, *, raw_channels: int, raw_itemsize: int,
                       in_channels: int, out_channels: int) -> int:
     """Estimated bytes of a whole-image pass (see the module docstring)."""
-    per_px = (raw_channels * max(raw_itemsize, 4) + 8 * in_channels + 8 * out_channels
+    per_px = (2 * raw_channels * max(raw_itemsize, 4) + 24 * in_channels + 8 * out_channels
               + ACTIVATION_BYTES_PER_PX)
     return int(height) * int(width) * per_px
 

@@ -34,10 +34,11 @@ class ArraySource(ImageSource):
 class EnviSource(ImageSource):
     """An ENVI cube memory-mapped in the file's own axis order (BSQ, BIL or BIP).
 
-    A region read slices the file's array first and transposes the small result,
-    so it touches only the region's rows: for BSQ, rows y..y+h of every band; for
-    BIL and BIP, whole lines y..y+h (samples x..x+w of each). The pages read are
-    released afterwards, so the RSS of any scan is set by the region.
+    A region read copies the file's block in file order first (contiguous runs of
+    samples: reading follows the disk layout) and transposes the copy in memory, so
+    it touches only the region's rows: for BSQ, rows y..y+h of every band; for BIL
+    and BIP, lines y..y+h (samples x..x+w of each). The pages read are released
+    afterwards, so the RSS of any scan is set by the region (twice its size).
     """
 
     def __init__(self, path):
@@ -59,13 +60,13 @@ class EnviSource(ImageSource):
     def _read(self, level, y, x, h, w):
         raw = self.raw
         if self.interleave == "bsq":  # (C, H, W): rows y..y+h of each band
-            block = raw[:, y:y + h, x:x + w].transpose(1, 2, 0)
-        elif self.interleave == "bil":  # (H, C, W): whole lines, band-contiguous
-            block = raw[y:y + h, :, x:x + w].transpose(0, 2, 1)
+            block = np.array(raw[:, y:y + h, x:x + w]).transpose(1, 2, 0)
+        elif self.interleave == "bil":  # (H, C, W): lines y..y+h, band after band
+            block = np.array(raw[y:y + h, :, x:x + w]).transpose(0, 2, 1)
         else:  # (H, W, C)
             block = raw[y:y + h, x:x + w]
         out = np.empty((h, w, self.channels), self.dtype)
-        out[...] = block  # one strided copy, byte-swapped if needed
+        out[...] = block  # the in-memory transpose, byte-swapped if needed
         release_pages(raw)
         return out
 
