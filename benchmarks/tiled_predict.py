@@ -1,16 +1,19 @@
-"""Tiled, out-of-core prediction of a cube larger than memory, against whole-image prediction.
+"""Out-of-core prediction of IR mosaics at default settings, against in-memory prediction.
 
-Writes a SIZE x SIZE x CHANNELS float32 ENVI cube (default 2048 x 2048 x 450, 7.5 GB)
-on an axis other than the model's (1801.9 -> 946.1 cm^-1), in row chunks so the
-cube is never in memory, then, in a subprocess (so nothing else inflates its peak
-RSS), predicts it with a small CompSegNet segmenter with random weights through
-``read_cube(mmap=True)`` + ``predict_tiled`` (IR preparer: resampling onto the
-model's axis tile by tile) into a memory-mapped ``.npy``. It prints the peak RSS of
-the tiled part and its pixels/s. In the same run it times today's whole-image path
-(``read_cube`` + ``to_target_axis`` + one model call) on a REF x REF cube on the same
-axis, prints the ratio, and the largest difference between the tiled and the
-whole-image map of that cube. Targets (issue): peak RSS <= 2 GB, tiled throughput
->= 80 % of whole-image throughput. Prints figures; never passes or fails.
+Default: for each of BSQ, BIL and BIP, writes a SIZE x SIZE x CHANNELS float32 ENVI
+mosaic (default 2048 x 2048 x 436, 6.8 GB) on an axis other than the model's
+(1801.9 -> 946.1 cm^-1), in row chunks so it is never in memory, and a REF x REF
+cube of the same kind; then, in a fresh process, runs ``predict_files`` (what
+``irpath predict`` runs) with default settings on the REF cube (in memory: the
+plan takes it whole) and on the mosaic (the plan decides: tiled), with a small
+450-channel CompSegNet with random weights. It prints, per interleave, whether
+each was tiled, the px/s of both and their ratio (target >= 0.8), and the peak
+RSS of the mosaic's prediction (VmHWM reset before it; target <= 2 GB), and
+writes the figures as JSON.
+
+``--direct``: the former measurement (read_cube + predict_tiled by hand on one
+BIP cube, with the tiled-vs-whole map difference). Prints figures; never passes
+or fails.
 
     python benchmarks/tiled_predict.py --size 512 --ref 256      # quick
     nohup python benchmarks/tiled_predict.py > tiled.log 2>&1 &  # full size
@@ -42,7 +45,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--size", type=int, default=2048, help="large cube height and width")
-    p.add_argument("--channels", type=int, default=450, help="channels of the written cubes")
+    p.add_argument("--channels", type=int, default=436, help="channels of the written cubes")
     p.add_argument("--ref", type=int, default=512, help="in-memory reference cube size")
     p.add_argument("--ref-repeats", type=int, default=2, help="timed whole-image runs (mean)")
     p.add_argument("--tile", type=int, default=224,
@@ -59,28 +62,43 @@ def parse_args(argv=None):
                    help="folder for the cubes and maps (default: a temporary folder under /tmp)")
     p.add_argument("--keep", action="store_true", help="keep the work folder")
     p.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--default-child", nargs=2, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--direct", action="store_true",
+                   help="the former measurement: read_cube + predict_tiled by hand on one BIP cube")
+    p.add_argument("--interleaves", nargs="+", default=["bsq", "bil", "bip"], choices=("bsq", "bil", "bip"))
+    p.add_argument("--json-out", default=None, help="write the figures here (default beside the work folder)")
     return p.parse_args(argv)
 
 
-def write_envi(hdr: Path, size: int, channels: int, seed: int = 0) -> Path:
+def write_envi(hdr: Path, size: int, channels: int, seed: int = 0, interleave: str = "bip") -> Path:
     """A tissue disk of random positive spectra on a zero background, a few NaN pixels,
-    written row chunk by row chunk (BIP float32) with a hand-written header."""
+    written row chunk by row chunk (float32, in ``interleave``) with a hand-written header."""
     axis = np.linspace(*SOURCE_AXIS, channels)
     rng = np.random.default_rng(seed)
     xx = np.arange(size)
     rows = max(1, (64 * MB) // (size * channels * 4))
-    with open(hdr.with_suffix(".dat"), "wb") as f:
-        for a in range(0, size, rows):
-            yy = np.arange(a, min(a + rows, size))[:, None]
-            disk = (yy - size / 2) ** 2 + (xx[None] - size / 2) ** 2 < (0.45 * size) ** 2
-            block = rng.random((yy.shape[0], size, channels), dtype=np.float32)
-            block[~disk] = 0.0
-            if a == 0:
-                block[0, :5] = np.nan  # invalid pixels, zeroed by the preparer
-            f.write(block.tobytes())
+    shape = {"bsq": (channels, size, size), "bil": (size, channels, size), "bip": (size, size, channels)}
+    mm = np.lib.format.open_memmap(hdr.with_suffix(".npy"), "w+", np.float32, shape[interleave])
+    for a in range(0, size, rows):
+        yy = np.arange(a, min(a + rows, size))[:, None]
+        disk = (yy - size / 2) ** 2 + (xx[None] - size / 2) ** 2 < (0.45 * size) ** 2
+        block = rng.random((yy.shape[0], size, channels), dtype=np.float32)
+        block[~disk] = 0.0
+        if a == 0:
+            block[0, :5] = np.nan  # invalid pixels, zeroed by the preparer
+        if interleave == "bsq":
+            mm[:, a:a + block.shape[0]] = block.transpose(2, 0, 1)
+        elif interleave == "bil":
+            mm[a:a + block.shape[0]] = block.transpose(0, 2, 1)
+        else:
+            mm[a:a + block.shape[0]] = block
+    mm.flush()
+    offset = mm.offset
+    del mm
+    hdr.with_suffix(".npy").rename(hdr.with_suffix(".dat"))
     hdr.write_text("ENVI\n" + "".join(f"{k} = {v}\n" for k, v in {
-        "samples": size, "lines": size, "bands": channels, "header offset": 0,
-        "file type": "ENVI Standard", "data type": 4, "interleave": "bip", "byte order": 0,
+        "samples": size, "lines": size, "bands": channels, "header offset": offset,
+        "file type": "ENVI Standard", "data type": 4, "interleave": interleave, "byte order": 0,
         "wavelength units": "cm-1",
         "wavelength": "{" + ", ".join(f"{w:.6f}" for w in axis) + "}"}.items()))
     return hdr
@@ -199,12 +217,109 @@ def whole_run(args, hdr: Path, fn, fast: bool = False) -> tuple[float, dict, np.
     return t3 - t0, {"read": t1 - t0, "resample": t2 - t1, "model": t3 - t2}, amap
 
 
+def make_predictor(args):
+    """A compsegnet :class:`Predictor` over the seeded benchmark segmenter, as
+    ``load_predictor`` builds one (eager call for whole images, XLA for tiles)."""
+    from irpath.inference.loading import Predictor, _compiled
+    from irpath.methods.compsegnet.config import CompSegNetConfig
+
+    make_fn(args)  # seeds and builds; rebuild to get at the model itself
+    import keras
+
+    from irpath.models.compsegnet import build_segmenter
+
+    keras.utils.set_random_seed(0)
+    model = build_segmenter(np.full(450, 0.5), np.full(450, 0.29), in_channels=450,
+                            filters=args.filters, depth=args.depth, norm="batch")
+    head = model.get_layer("activation_map")
+    head.kernel.assign(np.random.default_rng(0).normal(0, 1, head.kernel.shape).astype("float32"))
+
+    def predict(x):
+        return np.asarray(model(np.asarray(x, np.float32), training=False))
+    cfg = CompSegNetConfig(filters=args.filters, depth=args.depth)
+    return Predictor(predict, "compsegnet", cfg, "benchmark", predict_tiles=_compiled(model))
+
+
+def default_run(args, big: Path, ref: Path) -> dict:
+    """``predict_files`` at default settings (memory decides whole or tiles) on the REF cube
+    (in memory) and then the big one, in this fresh process; times and peak RSS."""
+    from irpath.inference.predict import PredictOptions, predict_files
+
+    predictor = make_predictor(args)
+    out = big.parent / "out"
+    in_memory = PredictOptions(memory_limit=64 * 2**30)  # the reference: whole, whatever the budget
+    t = time.perf_counter()
+    ref_row = predict_files(predictor, [ref], out / "ref", options=in_memory)["predictions"][0]
+    t_ref = time.perf_counter() - t
+    t = time.perf_counter()
+    ref_row = predict_files(predictor, [ref], out / "ref2", options=in_memory)["predictions"][0]  # warm
+    t_ref = min(t_ref, time.perf_counter() - t)
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+    sampler = RssSampler()
+    sampler.start()
+    t = time.perf_counter()
+    row = predict_files(predictor, [big], out / "big")["predictions"][0]
+    t_big = time.perf_counter() - t
+    sampler.stop.set()
+    sampler.join()
+    return {"ref_pixels": args.ref ** 2, "ref_seconds": t_ref, "ref_tiled": ref_row["tiled"],
+            "pixels": args.size ** 2, "seconds": t_big, "tiled": row["tiled"],
+            "vm_hwm": _status("VmHWM"), "psutil_peak": sampler.peak or None}
+
+
+def default_main(args, argv) -> int:
+    """For each interleave: write the big and the REF cube, run :func:`default_run` in a child."""
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="irpath_tiled_", dir="/tmp"))
+    work.mkdir(parents=True, exist_ok=True)
+    gb = args.size**2 * args.channels * 4 / 2**30
+    print(f"irpath predict at default settings (memory decides; budget a quarter of available memory)")
+    print(f"cube: {args.size}x{args.size}x{args.channels} float32 ENVI ({gb:.2f} GB), axis "
+          f"{SOURCE_AXIS[0]}->{SOURCE_AXIS[1]} cm^-1 -> model 1800->948 (450); reference: "
+          f"{args.ref}x{args.ref} in memory, same process; U-Net filters {args.filters} depth {args.depth}")
+    results = {}
+    try:
+        for il in args.interleaves:
+            folder = work / il
+            folder.mkdir(exist_ok=True)
+            t = time.perf_counter()
+            big = write_envi(folder / "cube.hdr", args.size, args.channels, interleave=il)
+            ref = write_envi(folder / "ref.hdr", args.ref, args.channels, seed=1, interleave=il)
+            t_write = time.perf_counter() - t
+            child = [sys.executable, __file__, *argv, "--default-child", str(big), str(ref)]
+            proc = subprocess.run(child, stdout=subprocess.PIPE, text=True, check=True)
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+            big_pxs, ref_pxs = r["pixels"] / r["seconds"], r["ref_pixels"] / r["ref_seconds"]
+            r.update(big_px_s=big_pxs, ref_px_s=ref_pxs, ratio=big_pxs / ref_pxs, write_seconds=t_write)
+            results[il] = r
+            print(f"{il.upper()}: {'tiled' if r['tiled'] else 'WHOLE'} {r['seconds']:7.1f} s {big_pxs:8.0f} px/s | "
+                  f"in-memory {args.ref}^2 ({'tiled' if r['ref_tiled'] else 'whole'}) {ref_pxs:8.0f} px/s | "
+                  f"ratio {r['ratio']:.2f} (target >= 0.80) | peak RSS {_mb(r['vm_hwm'])} VmHWM, "
+                  f"{_mb(r['psutil_peak'])} psutil (target <= 2048 MB)", flush=True)
+            shutil.rmtree(folder, ignore_errors=True)
+        (Path(args.json_out) if args.json_out else work.parent / "tiled_predict.json").write_text(
+            json.dumps(results, indent=2) + "\n")
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
 def _mb(v) -> str:
     return "n/a" if v is None else f"{v / MB:7.0f} MB"
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    argv = list(argv if argv is not None else sys.argv[1:])
+    if args.default_child is not None:
+        big, ref = (Path(p) for p in args.default_child)
+        print(json.dumps(default_run(args, big, ref)), flush=True)
+        return 0
+    if not args.direct:
+        return default_main(args, argv)
     if args.child is not None:  # the tiled part, in its own process
         hdr = args.child
         print(json.dumps(tiled_run(args, hdr, hdr.with_name("map.npy"))), flush=True)

@@ -39,7 +39,10 @@ def add_parser(sub):
     p.add_argument("--model", required=True, metavar="MODEL", help="run directory, .keras file or SavedModel")
     p.add_argument("--out", required=True, metavar="EVAL_DIR", help="output directory (created)")
     p.add_argument("--tile-limit", type=int, default=None, metavar="PIXELS",
-                   help="predict images with more pixels tile by tile (default 2048 x 2048)")
+                   help="also tile every image with more pixels (default: memory decides)")
+    p.add_argument("--memory-limit", type=float, default=None, metavar="GB",
+                   help="memory a whole-image pass may use; larger images are tiled, as predict does "
+                        "(default: a quarter of the available memory)")
     seen: dict = {}
     for name in method_names():
         group = p.add_argument_group(f"{name} options")
@@ -68,6 +71,9 @@ class _SharedGroup:
 
 
 def run(args) -> int:
+    from irpath.inference.plan import memory_limit_bytes
+
+    args.memory_limit_bytes = memory_limit_bytes(getattr(args, "memory_limit", None))
     start_tensorflow()
     from irpath.inference.loading import load_predictor
     from irpath.io.paths import make_output_dir

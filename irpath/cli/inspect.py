@@ -119,8 +119,40 @@ def _manifest_summaries(path: Path, args) -> list[dict]:
     return summaries
 
 
+def _is_slide(path: Path) -> bool:
+    from irpath.io.sources import is_big_image
+
+    return path.is_file() and is_big_image(path)
+
+
+def slide_summary(path: Path) -> dict:
+    """Vendor, levels, dimensions, µm/px and tissue fraction (on a thumbnail) of a slide."""
+    from irpath.data.prepare_source import thumbnail
+    from irpath.io.sources import open_image
+    from irpath.spectra.tissue import rgb_tissue_mask
+
+    with open_image(path) as src:
+        summary = {"path": str(path), **src.summary()}
+        thumb = thumbnail(src)
+    summary["tissue_fraction"] = float(rgb_tissue_mask(thumb).mean()) if thumb.shape[-1] == 3 else None
+    return summary
+
+
+def format_slide(s: dict) -> str:
+    """The text block printed for one slide."""
+    mpp = "unknown" if s["mpp"] is None else f"{s['mpp']:g} µm/px at level 0"
+    tissue = "n/a" if s["tissue_fraction"] is None else f"{100 * s['tissue_fraction']:.1f} %"
+    lines = [s["path"], f"  vendor   {s['vendor']}", f"  levels   {s['levels']}"]
+    for i, ((h, w), d) in enumerate(zip(s["dimensions"], s["downsamples"])):
+        lines.append(f"  level {i}  {h} x {w} (H x W), downsample {d:g}")
+    lines += [f"  µm/px    {mpp}", f"  tissue   {tissue} of the slide"]
+    return "\n".join(lines)
+
+
 def format_summary(s: dict) -> str:
     """The text block printed for one summary."""
+    if "vendor" in s:
+        return format_slide(s)
     h, w, c = s["shape"]
     axis = "none" if s["axis"] is None else (
         f"{s['axis']['first']:g} .. {s['axis']['last']:g} cm^-1, {s['axis']['points']} points")
@@ -149,6 +181,8 @@ def run(args) -> int:
             found = _manifest_summaries(path, args)
             if not args.json:
                 print(f"manifest {path}: {len(found)} image(s)")
+        elif _is_slide(path):
+            found = [slide_summary(path)]
         else:
             found = [summarise(read_cube(path, mmap=True, dataset=args.dataset,
                                          axis_key=args.axis_key))]

@@ -6,7 +6,7 @@ import argparse
 
 from irpath.cli.evaluate import add_method_argument
 from irpath.cli.main import start_tensorflow
-from irpath.inference.predict import DEFAULT_OVERLAP, DEFAULT_TILE, DEFAULT_TILE_LIMIT
+from irpath.inference.plan import DEFAULT_OVERLAP, DEFAULT_TILE
 
 HELP = """\
 Run a trained model (a run directory, a .keras file or an exported SavedModel)
@@ -20,9 +20,24 @@ their name, int32), DIR/<name>.png, and DIR/predictions.json naming the input of
 every output and the method's numbers (compsegnet: the tumour fraction).
 <name> is the file name, prefixed with its folder when two inputs share a name.
 
-Images larger than --tile-limit pixels are read lazily and predicted in
-overlapping tiles with smooth blending, into a memory-mapped .npy, so memory is
-bounded by the tile, not the image.
+An image goes through the model whole only when that fits --memory-limit
+(default: a quarter of the memory available at start); otherwise it is read
+lazily and predicted in overlapping tiles with smooth blending, into a
+memory-mapped .npy, so memory is bounded by the tile, not the image.
+
+Slides (.svs .ndpi .mrxs .scn .vms .bif, generic tiled TIFF) and OME-TIFF /
+pyramidal TIFFs are read a region at a time at --mpp (default: the model's
+recorded µm/px) from the nearest pyramid level, resampled; only tiles touching
+tissue are computed (--tissue). They give DIR/<name>_<map>.ome.tif (pyramidal,
+with the pixel size) and DIR/<name>_overlay.png instead of the .npy and .png.
+predictions.json records per input tissue_fraction, mpp, level, downsample
+(level-0 pixels per map pixel) and the files. A re-run skips images whose
+outputs are complete.
+
+examples:
+  irpath predict --model runs/fcn --input slides/*.svs --out P --mpp 2
+  irpath predict --model runs/fcn --input slides/*.svs --out P --workers 4
+  irpath predict --model runs/fcn --input slides/*.svs --out P --scheduler tcp://head:8786
 """
 
 
@@ -36,11 +51,26 @@ def add_parser(sub):
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (created)")
     p.add_argument("--threshold", type=float, default=None,
                    help="threshold of the method's post-processing (default: the model's; compsegnet 0.35)")
-    p.add_argument("--tile-limit", type=int, default=DEFAULT_TILE_LIMIT, metavar="PIXELS",
-                   help=f"predict images with more pixels tile by tile (default {DEFAULT_TILE_LIMIT})")
-    p.add_argument("--tile", type=int, default=DEFAULT_TILE, help=f"tile size in pixels (default {DEFAULT_TILE})")
-    p.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP,
-                   help=f"tile overlap in pixels (default {DEFAULT_OVERLAP})")
+    p.add_argument("--tile-limit", type=int, default=None, metavar="PIXELS",
+                   help="also tile every image with more pixels (default: memory decides)")
+    p.add_argument("--tile", type=int, default=None,
+                   help=f"tile size in pixels (default: the method's tile, else {DEFAULT_TILE})")
+    p.add_argument("--overlap", type=int, default=None,
+                   help=f"tile overlap in pixels (default: the method's, else {DEFAULT_OVERLAP})")
+    res = p.add_mutually_exclusive_group()
+    res.add_argument("--mpp", type=float, default=None, metavar="M",
+                     help="predict slides at M µm per pixel (nearest level, resampled); default: the model's")
+    res.add_argument("--level", type=int, default=None, metavar="L", help="predict slides at pyramid level L")
+    p.add_argument("--tissue", default="auto", metavar="auto|none|MASK",
+                   help="auto: Otsu tissue mask on a thumbnail, only tiles touching it are computed; "
+                        "none: every pixel; or a mask image (default auto)")
+    p.add_argument("--memory-limit", type=float, default=None, metavar="GB",
+                   help="memory a whole-image pass may use (default: a quarter of the available memory)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="predict the images on a local dask cluster of N processes")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="predict the images on the dask cluster at ADDRESS (tcp://HOST:8786)")
     p.add_argument("--tta", action="store_true",
                    help="average the maps over the 8 flips / 90° turns of the input (8x slower)")
     p.set_defaults(func=run)
@@ -49,18 +79,25 @@ def add_parser(sub):
 def run(args) -> int:
     from irpath.errors import ConfigError
 
-    if args.tile < 16 or not 0 <= args.overlap < args.tile // 2 or args.tile_limit < 1:
+    tile, overlap = args.tile or DEFAULT_TILE, DEFAULT_OVERLAP if args.overlap is None else args.overlap
+    if tile < 16 or not 0 <= overlap < tile // 2 or (args.tile_limit is not None and args.tile_limit < 1):
         raise ConfigError(f"--tile must be >= 16 and --overlap in [0, tile/2), got tile {args.tile}, "
                           f"overlap {args.overlap}")
+    from irpath.inference.plan import memory_limit_bytes
+
+    budget = memory_limit_bytes(args.memory_limit)
     start_tensorflow()
     from irpath.inference.loading import load_predictor
-    from irpath.inference.predict import predict_files
+    from irpath.inference.predict import PredictOptions, predict_files
     from irpath.io.paths import make_output_dir
 
     predictor = load_predictor(args.model, method=args.method)
     predictor.method_obj.threshold(predictor.config, args.threshold)  # refuse a bad value up front
     make_output_dir(args.out)
-    predict_files(predictor, args.input, args.out, threshold=args.threshold, tile_limit=args.tile_limit,
-                  tile=args.tile, overlap=args.overlap, tta=args.tta)
+    opts = PredictOptions(threshold=args.threshold, tile_limit=args.tile_limit, tile=args.tile,
+                          overlap=args.overlap, tta=args.tta, mpp=args.mpp, level=args.level,
+                          tissue=args.tissue, memory_limit=budget)
+    predict_files(predictor, args.input, args.out, options=opts, workers=args.workers, scheduler=args.scheduler,
+                  worker_setup=start_tensorflow)
     print(f"maps: {args.out}/predictions.json")
     return 0

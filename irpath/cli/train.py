@@ -57,6 +57,9 @@ def add_runtime_arguments(parser) -> None:
                         "outputs; the first convolution's input channels are padded to a "
                         "multiple of 8")
     g.add_argument("--jit-compile", action="store_true", help="XLA-compile the training step")
+    g.add_argument("--mpp", type=float, default=None, metavar="M",
+                   help="µm per pixel of the training images, recorded in the run (resolution.json); "
+                        "`irpath predict` then reads slides at this resolution")
 
 
 def _apply_recipe_file(args, method):
@@ -80,6 +83,10 @@ def run(args) -> int:
     if args.config:
         args = _apply_recipe_file(args, method)
     model_cfg, train_cfg = method.configs_from_args(args)  # check the recipe before launching
+    if args.mpp is not None and not args.mpp > 0:
+        from irpath.errors import ConfigError
+
+        raise ConfigError(f"--mpp must be > 0, got {args.mpp}")
     if args.jit_compile and args.deterministic:
         from irpath.errors import ConfigError
 
@@ -105,4 +112,8 @@ def run(args) -> int:
     configure(RuntimeOptions(deterministic=args.deterministic,
                              mixed_precision=args.mixed_precision, jit_compile=args.jit_compile))
     method.train(method.data_from_args(args), args.out, model_cfg, train_cfg, strategy=strategy)
+    if args.mpp is not None:
+        from irpath.inference.loading import record_mpp
+
+        record_mpp(args.out, args.mpp)
     return 0

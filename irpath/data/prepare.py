@@ -71,6 +71,11 @@ def _prepare_ir(path, axis, tissue_file, lazy: bool) -> PreparedImage:
         from irpath.inference.tiling import ir_tile_preparer
 
         tile_prepare = ir_tile_preparer(cube.wavenumbers, target, cube.valid, name=str(path))
+        source = cube.data
+        if Path(path).suffix.lower() == ".hdr":  # region reads in the file's interleave
+            from irpath.io.sources import EnviSource
+
+            source = EnviSource(path).level(0)
         wn = cube.wavenumbers if cube.wavenumbers is not None else target
         covers = wn.min() <= AMIDE_I_BAND[0] and wn.max() >= AMIDE_I_BAND[1]
         if tissue_file is not None:
@@ -80,7 +85,7 @@ def _prepare_ir(path, axis, tissue_file, lazy: bool) -> PreparedImage:
         else:
             tissue = tissue_mask(cube.data, cube.valid, axis=wn if covers else None)
         display = amide_image(cube.data, wn)
-        return PreparedImage(Path(path), None, cube.data, tile_prepare, tissue, display)
+        return PreparedImage(Path(path), None, source, tile_prepare, tissue, display)
     data, valid, tissue = prepare_spot(path, target, tissue_file)
     data = np.nan_to_num(np.array(data, dtype=np.float32), copy=False, nan=0.0)
     data[~valid] = 0.0

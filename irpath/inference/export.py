@@ -16,8 +16,8 @@ import uuid
 from pathlib import Path
 
 from irpath.errors import IrpathError, MissingFileError
-from irpath.inference.loading import (EXPORT_META, INFERENCE_FILE, load_inference_model,
-                                      write_export_meta)
+from irpath.inference.loading import (EXPORT_META, INFERENCE_FILE, load_inference_model, record_mpp,
+                                      recorded_mpp, write_export_meta)
 
 
 class ExportError(IrpathError):
@@ -76,6 +76,9 @@ def export_model(model_path, out_dir, *, overwrite: bool = False, quiet: bool = 
         out.parent.mkdir(parents=True, exist_ok=True)
         model.export(str(tmp), format="tf_saved_model", verbose=False)
         write_export_meta(tmp, name, cfg)
+        mpp = recorded_mpp(model_file)
+        if mpp is not None:
+            record_mpp(tmp, mpp)
         if out.exists():
             old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
             os.replace(out, old)

@@ -236,3 +236,31 @@ def write_export_meta(folder: Path, method: str, cfg) -> None:
     meta = recipe_sections(method, cfg)
     meta["maps"] = list(get_method(method).output_names(cfg))
     (Path(folder) / EXPORT_META).write_text(json.dumps(meta, indent=2) + "\n")
+
+
+RESOLUTION_FILE = "resolution.json"
+
+
+def record_mpp(run_dir, mpp: float) -> None:
+    """Record the training images' µm/px in ``run_dir/resolution.json`` (atomically)."""
+    path = Path(run_dir) / RESOLUTION_FILE
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps({"mpp": float(mpp)}) + "\n")
+    tmp.replace(path)
+
+
+def recorded_mpp(model_path) -> float | None:
+    """The µm/px a model was trained at (``resolution.json`` of its run or export), or None."""
+    path = Path(model_path)
+    if not path.exists():
+        return None
+    folders = [path] if path.is_dir() else [path.parent, path.parent.parent]
+    for folder in folders:
+        f = folder / RESOLUTION_FILE
+        if f.is_file():
+            try:
+                mpp = float(json.loads(f.read_text())["mpp"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ModelFileError(f"{f}: not a resolution record ({exc})") from None
+            return mpp if mpp > 0 else None
+    return None

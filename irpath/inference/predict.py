@@ -1,37 +1,43 @@
 """Maps for image files with any method: ``.npy`` maps, the method's results, a PNG and a JSON summary.
 
 Every input is prepared as its method's modality requires
-(:func:`irpath.data.prepare.prepare_image`). Images up to ``tile_limit`` pixels go
-through the model whole; larger ones are read lazily and predicted tile by tile
-into a memory-mapped ``.npy`` (:func:`irpath.inference.tiling.predict_tiled`),
+(:func:`irpath.data.prepare.prepare_image`; slides and pyramids lazily at the
+model's µm/px, :func:`irpath.data.prepare_source.prepare_slide`). An image goes
+through the model whole only when its working set fits the memory budget
+(:mod:`irpath.inference.plan`); otherwise it is read lazily and predicted tile by
+tile into a memory-mapped ``.npy`` (:func:`irpath.inference.tiling.predict_tiled`),
 so memory is bounded by the tile, not the image.
 
 Outputs per input, under a name unique among the inputs:
 
 * ``<name>.npy``: the maps, (H, W) when the method has one map, else (H, W, K);
 * ``<name>_<suffix>.npy``: the method's result arrays (instances: ``*inst*``, int32);
-* ``<name>.png``: the image beside the maps.
+* ``<name>.png``: the image beside the maps;
+* slides instead of the first and last: ``<name>_<map>.ome.tif`` (pyramidal, tiled,
+  compressed, with the physical pixel size; the class map, or the activation map of
+  compsegnet) and ``<name>_overlay.png`` (the map over a thumbnail).
 
-``predictions.json`` lists, for every input, its path, its files and the
-method's numbers.
+``predictions.json`` lists, for every input, its path, its files, the method's
+numbers, ``tissue_fraction`` (the fraction of the image's area that was computed),
+``mpp``, ``level`` and ``downsample`` (level-0 pixels per map pixel: map pixel
+(i, j) starts at level-0 pixel (i * downsample, j * downsample)).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from irpath.errors import InvalidValuesError
 from irpath.inference.loading import Predictor
 
-#: Images with more pixels than this are predicted tile by tile (2048 x 2048).
+from irpath.inference.plan import DEFAULT_OVERLAP, DEFAULT_TILE  # noqa: F401  (re-exported)
+
+#: The former pixel rule (2048 x 2048), kept for ``--tile-limit``; memory decides by default.
 DEFAULT_TILE_LIMIT = 2048 * 2048
-#: 224 x 224 tiles keep a 450-channel CompSegNet under 2 GB RSS (benchmarks/tiled_predict.py).
-DEFAULT_TILE = 224
-DEFAULT_OVERLAP = 32
 
 
 def unique_stems(paths) -> list[str]:
@@ -57,101 +63,169 @@ def unique_stems(paths) -> list[str]:
     return out
 
 
-def predict_maps(predictor: Predictor, prepared, *, out_file=None, tile_limit: int = DEFAULT_TILE_LIMIT,
-                 tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP, progress: bool = True,
-                 tta: bool = False) -> np.ndarray:
-    """(H, W, K) maps of one prepared image, whole or tiled.
+def predict_maps(predictor: Predictor, prepared, *, out_file=None, tile_limit: int | None = None,
+                 tile: int | None = None, overlap: int | None = None, progress: bool = True,
+                 tta: bool = False, memory_limit: int | None = None) -> np.ndarray:
+    """(H, W, K) maps of one prepared image, whole or tiled as memory allows
+    (:func:`irpath.inference.engine.predict_maps`, the path every command takes).
 
     Args:
         predictor: the loaded model.
         prepared: a :class:`~irpath.data.prepare.PreparedImage`.
         out_file: a ``.npy`` path for tiled output (memory-mapped); None keeps it in memory.
-        tile_limit: images with more pixels are tiled.
-        tile, overlap: tile size and overlap in pixels.
+        tile_limit: if given, images with more pixels are tiled whatever the memory.
+        tile, overlap: tile size and overlap in pixels (default: the method's).
         tta: average over the 8 flips / 90° turns (test-time augmentation).
+        memory_limit: bytes a whole-image pass may use (default a quarter of available memory).
 
     Raises:
         InvalidValuesError: the maps hold NaN or Inf (never written as results).
     """
-    h, w = prepared.shape
-    whole = prepared.data is not None and h * w <= tile_limit
-    fn = predictor.predict if whole or predictor.predict_tiles is None else predictor.predict_tiles
-    if tta:
-        from irpath.inference.tta import dihedral_tta
+    from irpath.inference import engine
 
-        fn = dihedral_tta(fn)
-    if whole:
-        maps = fn(prepared.data[None])[0]
+    plan = engine.plan_for(predictor, prepared, memory_limit=memory_limit, tile=tile, overlap=overlap,
+                           tile_limit=tile_limit)
+    return engine.predict_maps(predictor, prepared, plan=plan, out_file=out_file, progress=progress, tta=tta)
+
+
+@dataclasses.dataclass(frozen=True)
+class PredictOptions:
+    """What ``irpath predict`` asks of every input (see :func:`predict_files`)."""
+
+    threshold: float | None = None
+    tile_limit: int | None = None
+    tile: int | None = None
+    overlap: int | None = None
+    tta: bool = False
+    mpp: float | None = None
+    level: int | None = None
+    tissue: str = "auto"
+    memory_limit: int | None = None
+    progress: bool = True
+
+
+def predict_one(predictor: Predictor, path, stem: str, out_dir, opts: PredictOptions) -> dict:
+    """Predict one input and write its outputs; returns its ``predictions.json`` row.
+
+    The row is also written to ``out_dir/.rows/<stem>.json`` last, so a re-run knows
+    the image is complete (:func:`done_row`).
+    """
+    from irpath.inference import engine
+
+    method = predictor.method_obj
+    cfg = predictor.config
+    thr = method.threshold(cfg, opts.threshold)
+    out = Path(out_dir)
+    path = Path(path)
+    prepared, plan = engine.prepare_input(predictor, path, mpp=opts.mpp, level=opts.level, tissue=opts.tissue,
+                                          memory_limit=opts.memory_limit, tile=opts.tile, overlap=opts.overlap,
+                                          tile_limit=opts.tile_limit)
+    map_file = out / f"{stem}.npy"
+    tiled_file = out / f".{stem}.maps.tmp.npy"
+    maps = engine.predict_maps(predictor, prepared, plan=plan, out_file=tiled_file, progress=opts.progress,
+                               tta=opts.tta)
+    result = method.postprocess(maps, prepared, cfg, threshold=thr)
+    slide = getattr(prepared, "image_source", None) is not None
+    row = {"image": str(path)}
+    if slide:
+        from irpath.inference.outputs import write_slide_outputs
+
+        row.update(write_slide_outputs(out, stem, prepared, maps, result, threshold=thr))
+    elif maps.shape[-1] == 1:
+        np.save(map_file, np.asarray(maps[..., 0], np.float32))
+    elif isinstance(maps, np.memmap):
+        maps.flush()
+        Path(maps.filename).replace(map_file)
     else:
-        from irpath.inference.tiling import predict_tiled
+        np.save(map_file, np.asarray(maps, np.float32))
+    tiled_file.unlink(missing_ok=True)
+    if not slide:
+        row.update({"map": map_file.name, "png": f"{stem}.png"})
+    row["shape"] = list(maps.shape)
+    row.update({"tissue_fraction": round(float(getattr(prepared, "computed_fraction", 1.0)), 6),
+                "mpp": getattr(prepared, "mpp", None), "level": int(getattr(prepared, "level", 0)),
+                "downsample": float(getattr(prepared, "downsample", 1.0)), "tiled": not plan.whole})
+    for suffix, array in result.get("arrays", {}).items():
+        name = f"{stem}_{suffix}.npy"
+        np.save(out / name, array)
+        row[suffix] = name
+    row.update(result.get("summary", {}))
+    if not slide:
+        method.plot_prediction(prepared, maps, result, out / f"{stem}.png", threshold=thr,
+                               title=f"{path.name}: {predictor.method} maps")
+    source = getattr(prepared, "image_source", None)
+    if source is not None:
+        source.close()
+    rows_dir = out / ".rows"
+    rows_dir.mkdir(exist_ok=True)
+    tmp = rows_dir / f".{stem}.json.tmp"
+    tmp.write_text(json.dumps(row, indent=2) + "\n")
+    tmp.replace(rows_dir / f"{stem}.json")
+    return row
 
-        maps = predict_tiled(prepared.source, fn, out_file, tile=tile, overlap=overlap,
-                             align=predictor.method_obj.tile_align(predictor.config),
-                             prepare=prepared.tile_prepare, progress=progress)
-    bad = ~np.isfinite(maps)
-    if bad.any():
-        r, c = np.argwhere(bad.any(axis=-1))[0]
-        raise InvalidValuesError(f"{prepared.path}: the model's maps hold {int(bad.any(axis=-1).sum())} "
-                                 f"non-finite pixel(s) (first at row {r}, column {c}); are the input "
-                                 "values in range?")
-    return maps
+
+def done_row(out_dir, stem: str, path) -> dict | None:
+    """The row of an input a previous run completed (its outputs all present), else None."""
+    f = Path(out_dir) / ".rows" / f"{stem}.json"
+    try:
+        row = json.loads(f.read_text())
+    except (OSError, ValueError):
+        return None
+    files = [v for k, v in row.items() if k not in ("image",) and isinstance(v, str)
+             and v.endswith((".npy", ".png", ".tif"))]
+    if row.get("image") != str(path) or not all((Path(out_dir) / v).is_file() for v in files):
+        return None
+    return row
 
 
 def predict_files(predictor: Predictor, inputs, out_dir, *, threshold: float | None = None,
-                  tile_limit: int = DEFAULT_TILE_LIMIT, tile: int = DEFAULT_TILE,
-                  overlap: int = DEFAULT_OVERLAP, tta: bool = False) -> dict:
+                  tile_limit: int | None = None, tile: int | None = None,
+                  overlap: int | None = None, tta: bool = False, options: PredictOptions | None = None,
+                  workers: int | None = None, scheduler: str | None = None, worker_setup=None) -> dict:
     """Run ``predictor`` on each image file and write the outputs listed in the module
-    docstring to ``out_dir``.
+    docstring to ``out_dir``. Images a previous run completed are skipped.
+
+    Args:
+        options: everything per input; ``threshold`` ... ``tta`` fill it when None.
+        workers, scheduler: run the images on dask.distributed (a LocalCluster of
+            ``workers`` processes, or the cluster at ``scheduler``); see
+            :mod:`irpath.inference.cohort`.
+        worker_setup: what each cluster worker runs before loading the model.
 
     Returns:
         The ``predictions.json`` dict.
     """
+    opts = options or PredictOptions(threshold=threshold, tile_limit=tile_limit, tile=tile, overlap=overlap,
+                                     tta=tta)
     method = predictor.method_obj
-    cfg = predictor.config
-    thr = method.threshold(cfg, threshold)
+    thr = method.threshold(predictor.config, opts.threshold)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     inputs = [Path(p) for p in inputs]
-    rows = []
-    for i, (path, stem) in enumerate(zip(inputs, unique_stems(inputs)), 1):
-        prepared = method.prepare(path, cfg, lazy=_too_big(path, tile_limit))
-        map_file = out / f"{stem}.npy"
-        tiled_file = out / f".{stem}.maps.tmp.npy"
-        maps = predict_maps(predictor, prepared, out_file=tiled_file, tile_limit=tile_limit, tile=tile,
-                            overlap=overlap, tta=tta)
-        result = method.postprocess(maps, prepared, cfg, threshold=thr)
-        if maps.shape[-1] == 1:
-            np.save(map_file, np.asarray(maps[..., 0], np.float32))
-        elif isinstance(maps, np.memmap):
-            maps.flush()
-            Path(maps.filename).replace(map_file)
-        else:
-            np.save(map_file, np.asarray(maps, np.float32))
-        tiled_file.unlink(missing_ok=True)
-        row = {"image": str(path), "map": map_file.name, "png": f"{stem}.png",
-               "shape": list(maps.shape)}
-        for suffix, array in result.get("arrays", {}).items():
-            name = f"{stem}_{suffix}.npy"
-            np.save(out / name, array)
-            row[suffix] = name
-        row.update(result.get("summary", {}))
-        method.plot_prediction(prepared, maps, result, out / f"{stem}.png", threshold=thr,
-                               title=f"{path.name}: {predictor.method} maps")
-        rows.append(row)
-        numbers = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
-                            for k, v in result.get("summary", {}).items())
-        print(f"[{i}/{len(inputs)}] {path.name}: {numbers or 'maps written'}", file=sys.stderr, flush=True)
+    stems = unique_stems(inputs)
+    rows: list = [done_row(out, stem, path) for path, stem in zip(inputs, stems)]
+    todo = [i for i, r in enumerate(rows) if r is None]
+    if len(todo) < len(inputs):
+        print(f"{len(inputs) - len(todo)} image(s) already complete in {out}: skipped", file=sys.stderr)
+    if workers or scheduler:
+        from irpath.inference.cohort import run_cohort
+
+        for i, row in run_cohort(predictor.source, predictor.method, [(inputs[i], stems[i]) for i in todo],
+                                 out, opts, workers=workers, scheduler=scheduler,
+                                 setup=worker_setup):
+            rows[todo[i]] = row
+    else:
+        for n, i in enumerate(todo, 1):
+            rows[i] = predict_one(predictor, inputs[i], stems[i], out, opts)
+            numbers = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                                for k, v in rows[i].items() if k in _summary_keys(rows[i]))
+            print(f"[{n}/{len(todo)}] {inputs[i].name}: {numbers or 'maps written'}", file=sys.stderr, flush=True)
     summary = {"model": predictor.source, "method": predictor.method, "threshold": thr, "predictions": rows}
     (out / "predictions.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 
-def _too_big(path: Path, tile_limit: int) -> bool:
-    """True when the image has more than ``tile_limit`` pixels (read from its header only)."""
-    from irpath.io import read_cube
-
-    try:
-        h, w = read_cube(path, mmap=True).shape[:2]
-    except Exception:  # let prepare() report the problem with its own message
-        return False
-    return h * w > tile_limit
+def _summary_keys(row: dict) -> list[str]:
+    fixed = {"image", "map", "png", "shape", "tissue_fraction", "mpp", "level", "downsample", "tiled",
+             "ome_tiff", "overlay", "ome_levels"}
+    return [k for k, v in row.items() if k not in fixed and isinstance(v, (int, float)) and not isinstance(v, bool)]

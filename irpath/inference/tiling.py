@@ -183,7 +183,7 @@ def _row_batches(boxes, batch: int):
 def predict_tiled(source, fn, out=None, *, tile=256, overlap: int = 32, margin: int | None = None,
                   align: int = 1, out_channels: int | None = None, prepare=None,
                   window: str = "cosine", batch: int = 1, prefetch: bool = True,
-                  progress: bool = True, dtype=np.float32) -> np.ndarray:
+                  progress: bool = True, dtype=np.float32, skip=None, stats: dict | None = None) -> np.ndarray:
     """Predict an (H, W, C) source tile by tile and blend the tiles.
 
     Memory is bounded by the tile, not the image: tiles are read, prepared and
@@ -213,6 +213,10 @@ def predict_tiled(source, fn, out=None, *, tile=256, overlap: int = 32, margin: 
         prefetch: read and prepare the next batch in a thread while ``fn`` runs.
         progress: show tiles done/total, px/s and ETA on stderr.
         dtype: dtype of the result.
+        skip: optional ``box -> bool``: True for a tile that is not read nor predicted
+            (background); its prediction counts as 0 in the blend. Needs ``out_channels``.
+        stats: optional dict, filled with ``computed_fraction`` (the fraction of the
+            image's area covered by predicted tiles).
 
     Returns:
         (H, W, K) ``dtype`` array: an ndarray, or the ``np.memmap`` written to ``out``.
@@ -225,14 +229,27 @@ def predict_tiled(source, fn, out=None, *, tile=256, overlap: int = 32, margin: 
         raise ShapeError(f"source must be (H, W, C), got shape {getattr(source, 'shape', None)}")
     if batch < 1:
         raise ConfigError(f"batch must be >= 1, got {batch}")
+    if skip is not None and not out_channels:
+        raise ConfigError("skip needs out_channels")
     height, width = int(source.shape[0]), int(source.shape[1])
     boxes = tile_grid(height, width, tile, overlap, align=align)
     blend_window(1, 1, overlap, window, margin=margin)  # validates window and margin
     th = boxes[0][1] - boxes[0][0]
     windows: dict = {}
 
+    skipped = {b for b in boxes if skip(b)} if skip is not None else set()
+    if stats is not None:
+        covered = np.zeros((height, width), bool)
+        for y0, y1, x0, x1 in (b for b in boxes if b not in skipped):
+            covered[y0:y1, x0:x1] = True
+        stats["computed_fraction"] = float(covered.mean())
+        del covered
+
     def load(group):
         tiles = []
+        group = [b for b in group if b not in skipped]
+        if not group:
+            return None
         for box in group:
             y0, y1, x0, x1 = box
             raw = source[y0:y1, x0:x1]
@@ -251,8 +268,14 @@ def predict_tiled(source, fn, out=None, *, tile=256, overlap: int = 32, margin: 
             x = pending.result() if pool else load(group)
             if pool and i + 1 < len(batches):
                 pending = pool.submit(load, batches[i + 1][1])
-            y = np.asarray(fn(x))
             want = (len(group), y1 - y0, group[0][3] - group[0][2])
+            live = [b not in skipped for b in group]
+            if all(live):
+                y = np.asarray(fn(x))
+            else:
+                y = np.zeros(want + (out_channels,), np.float32)
+                if x is not None:
+                    y[np.array(live)] = np.asarray(fn(x))
             if y.ndim != 4 or y.shape[:3] != want or (out_channels and y.shape[3] != out_channels):
                 k = out_channels or "K"
                 raise ShapeError(f"fn returned shape {y.shape} for input {x.shape}; expected "

@@ -268,6 +268,28 @@ def _spyfile(layout: EnviLayout, data_file: Path):
     return kind(params, {})
 
 
+def open_layout(hdr_path) -> tuple[EnviLayout, Path]:
+    """The validated layout of an ENVI header and its data file, whose size is checked.
+
+    Raises:
+        MissingFileError, HeaderError: see :func:`parse_header`, :func:`check_header`.
+        DataFileError: the data file is shorter or longer than
+            ``header offset + samples * lines * bands * bytes per value``.
+    """
+    path = Path(hdr_path)
+    header = parse_header(path)
+    layout = check_header(path, header)
+    data_file = find_data_file(path, header)
+    size = data_file.stat().st_size
+    if size != layout.nbytes:
+        problem = "truncated" if size < layout.nbytes else f"{size - layout.nbytes} bytes too long"
+        raise DataFileError(
+            f"{data_file}: {size} bytes, but {path.name} declares {layout.offset} + "
+            f"{layout.lines}*{layout.samples}*{layout.bands}*{layout.dtype.itemsize} = "
+            f"{layout.nbytes} bytes ({problem})")
+    return layout, data_file
+
+
 def read_envi(hdr_path, *, mmap: bool = False) -> Cube:
     """Read an ENVI cube after validating its header and data-file size.
 
@@ -286,16 +308,7 @@ def read_envi(hdr_path, *, mmap: bool = False) -> Cube:
             ``header offset + samples * lines * bands * bytes per value``.
     """
     path = Path(hdr_path)
-    header = parse_header(path)
-    layout = check_header(path, header)
-    data_file = find_data_file(path, header)
-    size = data_file.stat().st_size
-    if size != layout.nbytes:
-        problem = "truncated" if size < layout.nbytes else f"{size - layout.nbytes} bytes too long"
-        raise DataFileError(
-            f"{data_file}: {size} bytes, but {path.name} declares {layout.offset} + "
-            f"{layout.lines}*{layout.samples}*{layout.bands}*{layout.dtype.itemsize} = "
-            f"{layout.nbytes} bytes ({problem})")
+    layout, data_file = open_layout(path)
     image = _spyfile(layout, data_file)
     try:
         if mmap:

@@ -46,7 +46,12 @@ def amide_image(cube, axis=None) -> np.ndarray:
     if axis is None:
         return np.asarray(cube, dtype=np.float32).mean(axis=-1)
     idx = int(np.argmin(np.abs(np.asarray(axis, dtype=np.float64) - AMIDE_I)))
-    return np.asarray(cube[..., idx], dtype=np.float32)
+    from irpath.io.cube import row_blocks
+
+    out = np.empty(cube.shape[:2], np.float32)
+    for a, b in row_blocks(cube):  # memory maps: the pages of each block are released
+        out[a:b] = cube[a:b, :, idx]
+    return out
 
 
 def plot_roc(fpr, tpr, auc: float, path, title: str | None = None, label: str | None = None,

@@ -160,7 +160,8 @@ class CompSegNet(Method):
         if not getattr(args, "manifest", None):
             raise ConfigError("evaluate compsegnet needs --manifest CSV (the labelled test spots)")
         return evaluate(predictor, args.manifest, out_dir, threshold=getattr(args, "threshold", None),
-                        tile_limit=getattr(args, "tile_limit", None), tta=bool(getattr(args, "tta", None)))
+                        tile_limit=getattr(args, "tile_limit", None), tta=bool(getattr(args, "tta", None)),
+                        memory_limit=getattr(args, "memory_limit_bytes", None))
 
     def brief(self, report: dict) -> dict:
         return {k: report.get(k) for k in ("auc", "auc_pooled", "dice_mean", "dice_std", "threshold",

@@ -23,7 +23,8 @@ import numpy as np
 
 
 def evaluate(predictor, manifest, out_dir, *, threshold: float | None = None,
-             overlays: bool = True, tile_limit: int | None = None, tta: bool = False) -> dict:
+             overlays: bool = True, tile_limit: int | None = None, tta: bool = False,
+             memory_limit: int | None = None) -> dict:
     """Evaluate a CompSegNet segmenter on a manifest and write report.json, roc.png, overlays.
 
     Args:
@@ -32,8 +33,9 @@ def evaluate(predictor, manifest, out_dir, *, threshold: float | None = None,
         out_dir: the evaluation directory (created).
         threshold: activation threshold; default the model's (0.35).
         overlays: write one overlay PNG per spot.
-        tile_limit: spots with more pixels are predicted tile by tile
-            (default :data:`irpath.inference.predict.DEFAULT_TILE_LIMIT`).
+        tile_limit: if given, spots with more pixels are predicted tile by tile.
+        memory_limit: bytes a whole-spot pass may use (default: a quarter of available memory);
+            larger spots are tiled (:mod:`irpath.inference.plan`), as ``predict`` does.
         tta: average each map over the 8 flips / quarter turns of the spot.
 
     Returns:
@@ -42,7 +44,7 @@ def evaluate(predictor, manifest, out_dir, *, threshold: float | None = None,
     """
     from irpath.data import build_cache
     from irpath.data.prepare import PreparedImage
-    from irpath.inference.predict import DEFAULT_TILE_LIMIT, predict_maps
+    from irpath.inference.predict import predict_maps
     from irpath.io import read_manifest
     from irpath.metrics import dice, pooled_activation, roc_auc, roc_curve, tumour_fraction
     from irpath.viz.plots import amide_image, plot_overlay, plot_roc
@@ -61,7 +63,7 @@ def evaluate(predictor, manifest, out_dir, *, threshold: float | None = None,
         image = Path(m.rows[i].image)
         tissue = tissue.astype(bool)
         spot = PreparedImage(image, cube, cube, None, tissue, None)
-        amap = predict_maps(predictor, spot, tile_limit=tile_limit or DEFAULT_TILE_LIMIT,
+        amap = predict_maps(predictor, spot, tile_limit=tile_limit, memory_limit=memory_limit,
                             progress=False, tta=tta)[..., 0]  # refuses non-finite maps
         frac = tumour_fraction(amap, tissue, thr)
         label = int(entry.label)

@@ -116,6 +116,10 @@ class MultiLoss(Method):
     def data_from_args(self, args) -> dict:
         return {"data": args.data}
 
+    def tile_align(self, cfg) -> int:
+        """Tiles are multiples of 2**depth, as the U-Net's poolings need."""
+        return 2 ** int(cfg.depth)
+
     def output_names(self, cfg) -> tuple[str, ...]:
         """The inference maps of ``cfg.mode`` (joint: p_gland, p_background, prior,
         score_benign, score_malignant; scores as constant planes)."""

@@ -238,7 +238,8 @@ class Nuclei(Method):
         return evaluate(predictor, data, out_dir, class_map=getattr(args, "class_map", None),
                         tta=bool(getattr(args, "tta", None)),
                         inner_threshold=getattr(args, "inner_threshold", None),
-                        calibrate=getattr(args, "calibrate", None))
+                        calibrate=getattr(args, "calibrate", None),
+                        memory_limit=getattr(args, "memory_limit_bytes", None))
 
     def brief(self, report: dict) -> dict:
         a = report.get("all", {})

@@ -150,7 +150,7 @@ def choose_inner_threshold(maps_and_labels, *, min_area: int, radius: float,
     return table[best]["inner_threshold"], table
 
 
-def _predicted(predictor, pairs, mapping, *, tta: bool):
+def _predicted(predictor, pairs, mapping, *, tta: bool, memory_limit=None):
     """Yield ``(image, label_path, prepared, maps, gt)`` for each pair."""
     from irpath.errors import ShapeError
     from irpath.inference.predict import predict_maps
@@ -163,17 +163,18 @@ def _predicted(predictor, pairs, mapping, *, tta: bool):
         if gt.shape != prepared.shape:
             raise ShapeError(f"{label_path}: label is {gt.shape[0]}x{gt.shape[1]} but {image.name} is "
                              f"{prepared.shape[0]}x{prepared.shape[1]}")
-        maps = predict_maps(predictor, prepared, tile_limit=cfg.tile * cfg.tile, tile=cfg.tile,
-                            overlap=cfg.overlap, progress=False, tta=tta)
+        maps = predict_maps(predictor, prepared, progress=False, tta=tta, memory_limit=memory_limit)
         yield image, label_path, prepared, maps, gt
 
 
 def evaluate(predictor, data_dir, out_dir, *, class_map=None, tta: bool = False,
-             overlays: bool = True, inner_threshold: float | None = None, calibrate=None) -> dict:
+             overlays: bool = True, inner_threshold: float | None = None, calibrate=None,
+             memory_limit: int | None = None) -> dict:
     """Evaluate a nuclei model on a dataset folder; write report.json, overlays and instances.
 
-    Images larger than the model's ``tile`` x ``tile`` are predicted through the
-    core's tiled predictor (tiles of ``tile`` px overlapping by ``overlap`` px).
+    Images are predicted as ``irpath predict`` does (:mod:`irpath.inference.engine`):
+    whole when the pass fits ``memory_limit`` bytes, else in tiles of ``tile`` px
+    overlapping by ``overlap`` px; so both commands give the same maps.
 
     Args:
         predictor: from :func:`irpath.inference.loading.load_predictor`.
@@ -204,7 +205,8 @@ def evaluate(predictor, data_dir, out_dir, *, class_map=None, tta: bool = False,
     pairs = find_pairs(data_dir)
     calibration = None
     if calibrate is not None:
-        val = [(maps, gt) for *_, maps, gt in _predicted(predictor, find_pairs(calibrate), mapping, tta=tta)]
+        val = [(maps, gt) for *_, maps, gt in _predicted(predictor, find_pairs(calibrate), mapping, tta=tta,
+                                                                 memory_limit=memory_limit)]
         inner_threshold, table = choose_inner_threshold(val, min_area=cfg.min_area, radius=cfg.radius)
         calibration = {"data": str(calibrate), "n_images": len(val), "chosen": inner_threshold,
                        "table": table}
@@ -218,7 +220,8 @@ def evaluate(predictor, data_dir, out_dir, *, class_map=None, tta: bool = False,
     if overlays:
         (out / "overlays").mkdir(exist_ok=True)
     rows = []
-    for i, (image, label_path, prepared, maps, gt) in enumerate(_predicted(predictor, pairs, mapping, tta=tta), 1):
+    for i, (image, label_path, prepared, maps, gt) in enumerate(
+            _predicted(predictor, pairs, mapping, tta=tta, memory_limit=memory_limit), 1):
         result = method.postprocess(maps, prepared, cfg, threshold=threshold)
         inst = result["arrays"]["instances"]
         classes = result["classes"]

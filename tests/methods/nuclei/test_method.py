@@ -49,11 +49,12 @@ def test_tiled_evaluation_equals_whole_image_evaluation(tmp_path):
         calls.append(x.shape)
         return predict(x)
     reports = {}
-    for name, cfg in (("tiled", NucleiConfig(tile=64, overlap=24, min_area=5, **TINY)),
-                      ("whole", NucleiConfig(tile=160, overlap=0, min_area=5, **TINY))):
+    # memory decides: a 1-byte budget forces tiles, the default budget takes the image whole
+    for name, cfg, budget in (("tiled", NucleiConfig(tile=64, overlap=24, min_area=5, **TINY), 1),
+                              ("whole", NucleiConfig(tile=64, overlap=24, min_area=5, **TINY), None)):
         calls.clear()
         reports[name] = evaluate(Predictor(counting, "nuclei", cfg, "test"), tmp_path / "d",
-                                 tmp_path / name, overlays=False)
+                                 tmp_path / name, overlays=False, memory_limit=budget)
         reports[name + "_calls"] = list(calls)
     tiles = reports["tiled_calls"]
     assert len(tiles) > 4 and all(max(s[1:3]) <= 64 for s in tiles)
@@ -160,3 +161,26 @@ def test_config_validation_and_json_round_trip():
     for bad in (dict(crop=300), dict(patches_per_image=5), dict(scale_min=2.0), dict(lr=0.0)):
         with pytest.raises(ConfigError):
             NucleiTrainConfig(**bad)
+
+
+def test_evaluate_and_predict_give_identical_maps(tmp_path):
+    """One inference path: with a model that sees the whole input (its maps shift with the
+    input's mean), tiling in one command and not the other would change the instances."""
+    from irpath.demo.nuclei import make_nuclei_dataset
+    from irpath.inference.predict import predict_files
+    from irpath.methods.nuclei.evaluate import evaluate
+
+    make_nuclei_dataset(tmp_path / "d", n=1, size=150, seed=4)
+    model = _local_model()
+
+    def global_context(x):
+        x = np.asarray(x, np.float32)
+        return np.asarray(model(x - x.mean(axis=(1, 2), keepdims=True) + 128.0))
+    cfg = NucleiConfig(tile=64, overlap=24, min_area=5, **TINY)
+    predictor = Predictor(global_context, "nuclei", cfg, "test")
+    evaluate(predictor, tmp_path / "d", tmp_path / "eval", overlays=False)
+    image = next((tmp_path / "d" / "images").iterdir())
+    row = predict_files(predictor, [image], tmp_path / "pred")["predictions"][0]
+    np.testing.assert_array_equal(np.load(tmp_path / "pred" / row["label"]),
+                                  np.load(tmp_path / "eval" / "instances" / f"{image.stem}.npy"))
+    assert row["tiled"] is False and row["nuclei"] > 0
