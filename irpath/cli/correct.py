@@ -15,6 +15,12 @@ biospectools' EMSC or ME-EMSC, and write each corrected cube as ENVI
 input is rewritten to DIR/<manifest name> pointing at the corrected cubes (mask
 and tissue columns keep pointing at the original files).
 
+Nothing is overwritten: before any work the command refuses, naming both files,
+an output that would replace an input or a file it did not write itself (e.g.
+--out the input's folder), and outputs larger than the free space. Each file is
+written to a temporary and renamed when complete; re-running over its own
+outputs is fine.
+
 Methods (spectra per second measured on 2 busy cores, 450 channels;
 benchmarks/correct_speed.py):
   emsc      (default) reference + quadratic baseline, one least-squares solve per
@@ -119,7 +125,8 @@ def run(args) -> int:
     from irpath.cli.main import start_tensorflow
     from irpath.errors import ConfigError
     from irpath.io import read_cube, read_manifest
-    from irpath.io.paths import make_output_dir
+    from irpath.cli.main import command_inputs
+    from irpath.io.paths import check_free_space, plan_outputs
     from irpath.spectra.emsc import CorrectionConfig, correct_cube
 
     if args.block < 1 or args.jobs < 1:
@@ -128,7 +135,7 @@ def run(args) -> int:
     config = CorrectionConfig(method=args.method, iterations=args.iterations,
                               n_components=args.components)
     reference = read_reference(args.reference) if args.reference else None
-    out = make_output_dir(args.out)
+    out = Path(args.out)
     manifests, cubes = [], []
     for f in args.input:
         if Path(f).suffix.lower() == ".csv":
@@ -136,11 +143,18 @@ def run(args) -> int:
             cubes += [row.image for row in manifests[-1]]
         else:
             cubes.append(Path(f))
-    written = {}
+    names = {}
     for path in dict.fromkeys(cubes):
+        names[Path(path)] = _unique_name(Path(path), names.values())
+    plan_outputs(out, [f"{n}{ext}" for n in names.values() for ext in (".hdr", ".img")]
+                 + [m.path.name for m in manifests], command="correct",
+                 inputs=command_inputs(args))
+    sizes = {p: read_cube(p, mmap=True).shape for p in names}
+    check_free_space(out, sum(4 * h * w * c for h, w, c in sizes.values()), "the corrected cubes")
+    written = {}
+    for path, name in names.items():
         cube = read_cube(path, mmap=True)
         ref = None if reference is None else _on_axis(reference, cube.wavenumbers, args.reference)
-        name = _unique_name(Path(path), written.values())
         hdr, _ = correct_cube(cube, out / f"{name}.hdr", config, reference=ref,
                               block_spectra=args.block, jobs=args.jobs,
                               progress=not args.no_progress)
@@ -154,7 +168,7 @@ def run(args) -> int:
 
 
 def _unique_name(path: Path, taken) -> str:
-    names = {Path(t).stem for t in taken}
+    names = {Path(t).name for t in taken}
     name = path.stem
     if name in names:
         name = f"{path.parent.name}_{name}"
@@ -169,12 +183,14 @@ def _rewrite_manifest(manifest, written, target: Path) -> None:
     ``target``'s folder); other columns made absolute so they still resolve."""
     import os
 
+    from irpath.io.paths import atomic_path
+
     with open(manifest.path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         fields = [h.strip() for h in reader.fieldnames]
         records = [{k.strip(): (v or "").strip() for k, v in r.items()} for r in reader]
     base = manifest.path.parent
-    with open(target, "w", newline="") as f:
+    with atomic_path(target) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         for rec, row in zip(records, manifest.rows):

@@ -14,6 +14,10 @@ Outputs per input, under a name unique among the inputs:
 
 ``predictions.json`` lists, for every input, its path, its files and the
 method's numbers.
+
+Before any work the outputs are checked by :func:`irpath.io.paths.plan_outputs` (none
+may replace an input, a model file or a file predict did not write), and the free space
+against the size of the maps; every file is written to a temporary and renamed.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from irpath.errors import InvalidValuesError
-from irpath.inference.loading import Predictor
+from irpath.inference.loading import Predictor, model_files
+from irpath.io.paths import (atomic_save_npy, atomic_write_json, check_free_space, input_files,
+                             plan_outputs, temporary_name)
 
 #: Images with more pixels than this are predicted tile by tile (2048 x 2048).
 DEFAULT_TILE_LIMIT = 2048 * 2048
@@ -110,29 +116,40 @@ def predict_files(predictor: Predictor, inputs, out_dir, *, threshold: float | N
     cfg = predictor.config
     thr = method.threshold(cfg, threshold)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     inputs = [Path(p) for p in inputs]
+    stems = unique_stems(inputs)
+    planned = ["predictions.json"] + [f"{s}{end}" for s in stems for end in
+                                      (".npy", ".png", *(f"_{a}.npy" for a in method.result_arrays))]
+    guard = dict(command="predict", inputs=input_files(inputs), model_files=model_files(predictor.source),
+                 owned=_earlier_predictions(out))
+    plan_outputs(out, planned, **guard)
+    shapes = [_shape(p) for p in inputs]
+    k = len(method.output_names(cfg))
+    check_free_space(out, sum(4 * h * w * k for h, w in filter(None, shapes)), "the maps")
     rows = []
-    for i, (path, stem) in enumerate(zip(inputs, unique_stems(inputs)), 1):
-        prepared = method.prepare(path, cfg, lazy=_too_big(path, tile_limit))
+    for i, (path, stem, shape) in enumerate(zip(inputs, stems, shapes), 1):
+        prepared = method.prepare(path, cfg, lazy=shape is not None and shape[0] * shape[1] > tile_limit)
         map_file = out / f"{stem}.npy"
-        tiled_file = out / f".{stem}.maps.tmp.npy"
-        maps = predict_maps(predictor, prepared, out_file=tiled_file, tile_limit=tile_limit, tile=tile,
-                            overlap=overlap, tta=tta)
-        result = method.postprocess(maps, prepared, cfg, threshold=thr)
-        if maps.shape[-1] == 1:
-            np.save(map_file, np.asarray(maps[..., 0], np.float32))
-        elif isinstance(maps, np.memmap):
-            maps.flush()
-            Path(maps.filename).replace(map_file)
-        else:
-            np.save(map_file, np.asarray(maps, np.float32))
-        tiled_file.unlink(missing_ok=True)
+        tiled_file = temporary_name(map_file)  # tiled maps are memory-mapped here
+        try:
+            maps = predict_maps(predictor, prepared, out_file=tiled_file, tile_limit=tile_limit, tile=tile,
+                                overlap=overlap, tta=tta)
+            result = method.postprocess(maps, prepared, cfg, threshold=thr)
+            if isinstance(maps, np.memmap) and maps.shape[-1] > 1:
+                maps.flush()
+                Path(maps.filename).replace(map_file)
+            else:
+                atomic_save_npy(map_file, np.asarray(maps[..., 0] if maps.shape[-1] == 1 else maps,
+                                                     np.float32))
+        finally:
+            tiled_file.unlink(missing_ok=True)
         row = {"image": str(path), "map": map_file.name, "png": f"{stem}.png",
                "shape": list(maps.shape)}
         for suffix, array in result.get("arrays", {}).items():
             name = f"{stem}_{suffix}.npy"
-            np.save(out / name, array)
+            if suffix not in method.result_arrays:  # undeclared: guarded now
+                plan_outputs(out, [name], **guard)
+            atomic_save_npy(out / name, np.asarray(array))
             row[suffix] = name
         row.update(result.get("summary", {}))
         method.plot_prediction(prepared, maps, result, out / f"{stem}.png", threshold=thr,
@@ -142,16 +159,25 @@ def predict_files(predictor: Predictor, inputs, out_dir, *, threshold: float | N
                             for k, v in result.get("summary", {}).items())
         print(f"[{i}/{len(inputs)}] {path.name}: {numbers or 'maps written'}", file=sys.stderr, flush=True)
     summary = {"model": predictor.source, "method": predictor.method, "threshold": thr, "predictions": rows}
-    (out / "predictions.json").write_text(json.dumps(summary, indent=2) + "\n")
+    atomic_write_json(out / "predictions.json", summary)
     return summary
 
 
-def _too_big(path: Path, tile_limit: int) -> bool:
-    """True when the image has more than ``tile_limit`` pixels (read from its header only)."""
+def _shape(path: Path) -> tuple[int, int] | None:
+    """The image's (H, W) read from its header only; None when it cannot be read."""
     from irpath.io import read_cube
 
     try:
-        h, w = read_cube(path, mmap=True).shape[:2]
+        return tuple(read_cube(path, mmap=True).shape[:2])
     except Exception:  # let prepare() report the problem with its own message
-        return False
-    return h * w > tile_limit
+        return None
+
+
+def _earlier_predictions(out: Path) -> set[str]:
+    """The files an earlier predict (before outputs were recorded) listed in predictions.json."""
+    try:
+        rows = json.loads((out / "predictions.json").read_text())["predictions"]
+        names = {str(v) for r in rows for k, v in r.items() if k != "image" and isinstance(v, str)}
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+    return names | {"predictions.json"}

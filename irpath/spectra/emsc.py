@@ -28,6 +28,7 @@ import numpy as np
 
 from irpath.errors import ConfigError, ShapeError
 from irpath.io.cube import row_blocks
+from irpath.io.paths import atomic_path
 from irpath.spectra.axis import check_monotonic
 
 METHODS = ("emsc", "me-emsc")
@@ -190,7 +191,6 @@ def correct_cube(cube, out_hdr, config: CorrectionConfig = CorrectionConfig(), *
 
     from spectral.io import envi
 
-    from irpath.io.cube import release_pages
     from irpath.spectra.mask import tissue_mask
 
     if cube.wavenumbers is None:
@@ -207,7 +207,6 @@ def correct_cube(cube, out_hdr, config: CorrectionConfig = CorrectionConfig(), *
             "wavelength": [f"{v:.6f}" for v in cube.wavenumbers],
             "description": f"irpath correct: {config.method} (iterations {config.iterations}) "
                            f"of {cube.path}"}
-    envi.write_envi_header(str(out_hdr), meta)
     rows = max(1, block_spectra // max(1, w))
     blocks = [(a, min(h, a + rows)) for a in range(0, h, rows)]
     pool = None
@@ -218,6 +217,18 @@ def correct_cube(cube, out_hdr, config: CorrectionConfig = CorrectionConfig(), *
     if progress:
         from tqdm import tqdm
         bar = tqdm(total=h * w, unit="px", desc=f"correct {Path(cube.path).name}", leave=False)
+    # Both files go to temporaries; the data is renamed into place first, then the header.
+    with atomic_path(out_hdr) as hdr_tmp, atomic_path(data_file) as data_tmp:
+        envi.write_envi_header(str(hdr_tmp), meta)
+        _write_blocks(cube, data_tmp, blocks, tissue, corrector, jobs, bar, pool, (w, c))
+    return out_hdr, reference
+
+
+def _write_blocks(cube, data_file, blocks, tissue, corrector, jobs, bar, pool, wc) -> None:
+    """Correct ``blocks`` of rows (in ``jobs`` processes of ``pool``) into ``data_file``."""
+    from irpath.io.cube import release_pages
+
+    h, (w, c) = cube.shape[0], wc
     try:
         with open(data_file, "wb") as f:
             f.truncate(h * w * c * 4)
@@ -238,7 +249,6 @@ def correct_cube(cube, out_hdr, config: CorrectionConfig = CorrectionConfig(), *
             pool.shutdown()
         if bar is not None:
             bar.close()
-    return out_hdr, reference
 
 
 class _Done:

@@ -26,10 +26,14 @@ def _figure(width: float, height: float) -> Figure:
     return fig
 
 
-def _save(fig: Figure, path, dpi: int = 100) -> Path:
+def save_figure(fig: Figure, path, dpi: int = 100, **kwargs) -> Path:
+    """Write ``fig`` to ``path`` whole or not at all (a temporary renamed into place)."""
+    from irpath.io.paths import atomic_path
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".").lower() or "png", **kwargs)
     return path
 
 
@@ -70,7 +74,7 @@ def plot_roc(fpr, tpr, auc: float, path, title: str | None = None, label: str | 
            ylabel="true positive rate", title=title or "ROC")
     ax.set_aspect("equal")
     ax.legend(loc="lower right", fontsize="small")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _contour(ax, mask, colour, width: float) -> bool:
@@ -119,7 +123,7 @@ def plot_overlay(tissue_image, prob_map, threshold: float, gt_mask, path,
         ax.set_yticks([])
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_history(history: dict, path) -> Path:
@@ -144,7 +148,7 @@ def plot_history(history: dict, path) -> Path:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if ax.lines:
             ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def save_map_png(prob_map, path, *, cmap: str = MAP_CMAP, vmin: float = 0.0,
@@ -163,7 +167,10 @@ def save_map_png(prob_map, path, *, cmap: str = MAP_CMAP, vmin: float = 0.0,
     scaled = np.clip((values - vmin) / max(vmax - vmin, 1e-12), 0, 1)
     rgba = matplotlib.colormaps[cmap](np.nan_to_num(scaled), bytes=True)
     rgba[..., 3] = np.where(np.isnan(values), 0, 255)
+    from irpath.io.paths import atomic_path
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(rgba).save(path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(rgba).save(tmp, format="PNG")
     return path
