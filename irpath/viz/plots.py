@@ -26,7 +26,7 @@ def _figure(width: float, height: float) -> Figure:
     return fig
 
 
-def save_figure(fig: Figure, path, dpi: int = 100, **kwargs) -> Path:
+def _save(fig: Figure, path, dpi: int = 100, **kwargs) -> Path:
     """Write ``fig`` to ``path`` whole or not at all (a temporary renamed into place)."""
     from irpath.io.paths import atomic_path
 
@@ -74,7 +74,7 @@ def plot_roc(fpr, tpr, auc: float, path, title: str | None = None, label: str | 
            ylabel="true positive rate", title=title or "ROC")
     ax.set_aspect("equal")
     ax.legend(loc="lower right", fontsize="small")
-    return save_figure(fig, path)
+    return _save(fig, path)
 
 
 def _contour(ax, mask, colour, width: float) -> bool:
@@ -123,7 +123,7 @@ def plot_overlay(tissue_image, prob_map, threshold: float, gt_mask, path,
         ax.set_yticks([])
     if title:
         fig.suptitle(title)
-    return save_figure(fig, path)
+    return _save(fig, path)
 
 
 def plot_history(history: dict, path) -> Path:
@@ -148,7 +148,7 @@ def plot_history(history: dict, path) -> Path:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if ax.lines:
             ax.legend()
-    return save_figure(fig, path)
+    return _save(fig, path)
 
 
 def save_map_png(prob_map, path, *, cmap: str = MAP_CMAP, vmin: float = 0.0,

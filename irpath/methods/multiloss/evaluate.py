@@ -80,9 +80,9 @@ def plot_fig2(image, gt_inst, prior, pred_inst, path, title: str = "") -> Path:
         ax.set_yticks([])
     if title:
         fig.suptitle(title)
-    from irpath.viz.plots import save_figure
+    from irpath.viz.plots import _save
 
-    return save_figure(fig, path, dpi=80, bbox_inches="tight")
+    return _save(fig, path, dpi=80, bbox_inches="tight")
 
 
 def _group(rows: list) -> dict:

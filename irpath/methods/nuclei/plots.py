@@ -47,7 +47,7 @@ def plot_nuclei(display, inst, classes: dict, path, *, gt=None, title: str = "")
     """
     from matplotlib.patches import Patch
 
-    from irpath.viz.plots import _figure, save_figure
+    from irpath.viz.plots import _figure, _save
 
     panels = [("image", np.asarray(display)), ("prediction", colour_instances(display, inst, classes))]
     if gt is not None:
@@ -66,4 +66,4 @@ def plot_nuclei(display, inst, classes: dict, path, *, gt=None, title: str = "")
                     loc="lower right", fontsize="small")
     if title:
         fig.suptitle(title)
-    save_figure(fig, path)
+    _save(fig, path)
