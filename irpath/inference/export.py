@@ -26,7 +26,14 @@ class ExportError(IrpathError):
 
 
 def _is_export(folder: Path) -> bool:
-    return (folder / EXPORT_META).is_file() or (folder / "saved_model.pb").is_file()
+    """True when ``folder`` holds an irpath export: its ``irpath.json`` names a method (a
+    lone ``saved_model.pb`` may be anyone's)."""
+    import json
+
+    try:
+        return "method" in json.loads((folder / EXPORT_META).read_text())
+    except (OSError, ValueError, TypeError):
+        return False
 
 
 def _check_out(out: Path, model_file: Path, overwrite: bool) -> None:
