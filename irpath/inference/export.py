@@ -26,12 +26,13 @@ class ExportError(IrpathError):
 
 
 def _is_export(folder: Path) -> bool:
-    """True when ``folder`` holds an irpath export: its ``irpath.json`` names a method (a
-    lone ``saved_model.pb`` may be anyone's)."""
+    """True when ``folder`` holds an irpath export: its ``irpath.json`` records a model (the
+    earliest exports) or a method (a lone ``saved_model.pb`` may be anyone's)."""
     import json
 
     try:
-        return "method" in json.loads((folder / EXPORT_META).read_text())
+        meta = json.loads((folder / EXPORT_META).read_text())
+        return isinstance(meta, dict) and bool({"method", "model"} & set(meta))
     except (OSError, ValueError, TypeError):
         return False
 
