@@ -20,6 +20,12 @@ DIR/correction.json records, per cube: method, iterations per spectrum
 reference used; for --method learned also the corrector's held-out error
 against converged ME-EMSC.
 
+Nothing is overwritten: before any work the command refuses, naming both files,
+an output that would replace an input or a file it did not write itself (e.g.
+--out the input's folder), and outputs larger than the free space. Each file is
+written to a temporary and renamed when complete; re-running over its own
+outputs is fine.
+
 Methods (2 busy cores, 450 channels; benchmarks/correct_speed.py):
   me-emsc       (default) converged ME-EMSC (Solheim et al. 2019), equal to
                 biospectools' MeEMSC (max_iter 30, tol 1e-4, patience 1; max
@@ -134,12 +140,12 @@ def _on_axis(ref, axis, path):
 
 
 def run(args) -> int:
-    import json
 
     from irpath.cli.main import start_tensorflow
     from irpath.errors import ConfigError
     from irpath.io import read_cube, read_manifest
-    from irpath.io.paths import make_output_dir
+    from irpath.cli.main import command_inputs
+    from irpath.io.paths import atomic_write_json, check_free_space, plan_outputs
     from irpath.spectra.correct_cube import correct_cube_file
     from irpath.spectra.emsc import CorrectionConfig
 
@@ -152,7 +158,7 @@ def run(args) -> int:
     config = None if method == "learned" else CorrectionConfig(
         method=method, iterations=args.iterations, n_components=args.components)
     reference = read_reference(args.reference) if args.reference else None
-    out = make_output_dir(args.out)
+    out = Path(args.out)
     manifests, paths = [], []
     for f in args.input:
         if Path(f).suffix.lower() == ".csv":
@@ -160,7 +166,16 @@ def run(args) -> int:
             paths += [row.image for row in manifests[-1]]
         else:
             paths.append(Path(f))
-    cubes = {Path(p): read_cube(p, mmap=True) for p in dict.fromkeys(paths)}
+    names = {}
+    for path in dict.fromkeys(paths):
+        names[Path(path)] = _unique_name(Path(path), names.values())
+    planned = [f"{n}{ext}" for n in names.values() for ext in (".hdr", ".img", ".correction.json")]
+    planned += [m.path.name for m in manifests] + ["correction.json"]
+    if method == "learned" and not args.corrector:
+        planned += ["corrector.keras", "corrector.json"]
+    plan_outputs(out, planned, command="correct", inputs=command_inputs(args))
+    cubes = {p: read_cube(p, mmap=True) for p in names}
+    check_free_space(out, sum(4 * int(np.prod(c.shape)) for c in cubes.values()), "the corrected cubes")
     summary = dict(method=method, reference=str(args.reference) if args.reference
                    else "mean tissue spectrum", cubes={})
     corrector = config
@@ -169,7 +184,7 @@ def run(args) -> int:
     written = {}
     for path, cube in cubes.items():
         ref = None if reference is None else _on_axis(reference, cube.wavenumbers, args.reference)
-        name = _unique_name(path, written.values())
+        name = names[path]
         report = correct_cube_file(cube, out / f"{name}.hdr", corrector, reference=ref,
                                    block_spectra=args.block, progress=not args.no_progress,
                                    label=method)
@@ -180,9 +195,7 @@ def run(args) -> int:
             print(f"{path}: {report['failed_spectra']} spectra failed to correct (NaN; pixels in "
                   f"{out / 'correction.json'})", file=sys.stderr)
         print(f"{path} -> {report['path']}")
-    tmp = out / "correction.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=1))
-    tmp.replace(out / "correction.json")
+    atomic_write_json(out / "correction.json", summary)
     for m in manifests:
         target = out / m.path.name
         _rewrite_manifest(m, written, target)
@@ -194,6 +207,7 @@ def _learned(args, cubes, reference, out):
     """The learned corrector: ``--corrector``, the one a killed run saved, or a new one."""
     import json
 
+    from irpath.io.paths import atomic_write_json
     from irpath.train.descatter import (DescatterConfig, LearnedCorrector, load_corrector,
                                         save_corrector, train_corrector)
 
@@ -211,14 +225,12 @@ def _learned(args, cubes, reference, out):
                                     n_components=args.components, progress=not args.no_progress)
     save_corrector(model, saved)
     report["corrector"] = str(saved)
-    tmp = record.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, indent=1))
-    tmp.replace(record)
+    atomic_write_json(record, report)
     return LearnedCorrector(model, "trained in this run"), report
 
 
 def _unique_name(path: Path, taken) -> str:
-    names = {Path(t).stem for t in taken}
+    names = {Path(t).name for t in taken}
     name = path.stem
     if name in names:
         name = f"{path.parent.name}_{name}"
@@ -233,12 +245,14 @@ def _rewrite_manifest(manifest, written, target: Path) -> None:
     ``target``'s folder); other columns made absolute so they still resolve."""
     import os
 
+    from irpath.io.paths import atomic_path
+
     with open(manifest.path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         fields = [h.strip() for h in reader.fieldnames]
         records = [{k.strip(): (v or "").strip() for k, v in r.items()} for r in reader]
     base = manifest.path.parent
-    with open(target, "w", newline="") as f:
+    with atomic_path(target) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         for rec, row in zip(records, manifest.rows):

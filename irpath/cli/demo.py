@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -15,6 +14,8 @@ from irpath.methods.compsegnet.config import CompSegNetConfig, CompSegNetTrainCo
 DEMO_DATA = dict(n_train=40, n_val=8, n_test=20, size=48)
 DEMO_MODEL = CompSegNetConfig(filters=16, depth=3)
 DEMO_TRAIN = CompSegNetTrainConfig(epochs=60, batch_size=7, lr=1e-3, seed=0)
+#: What the demo writes in --out (``/``: a folder), checked before any work.
+DEMO_OUTPUTS = ("data/", "run/", "eval/", "saved_model/", "predict/", "demo_summary.json")
 
 HELP = """\
 Generate a synthetic IR tissue-microarray (round spots, realistic absorption
@@ -44,10 +45,12 @@ def run_demo(out, *, epochs=DEMO_TRAIN.epochs, n_train=DEMO_DATA["n_train"], siz
     from irpath.inference.loading import load_predictor
     from irpath.inference.predict import predict_files
     from irpath.io import read_manifest
+    from irpath.io.paths import atomic_write_json, plan_outputs
     from irpath.methods.compsegnet.evaluate import evaluate
     from irpath.methods.compsegnet.train import train
 
     out = Path(out)
+    plan_outputs(out, DEMO_OUTPUTS, command="demo")
     t0 = time.time()
     say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     say(f"[1/5] generating a synthetic TMA in {out / 'data'} ({n_train} train / {n_val} val / "
@@ -74,9 +77,9 @@ def run_demo(out, *, epochs=DEMO_TRAIN.epochs, n_train=DEMO_DATA["n_train"], siz
     print(f"  evaluation {out / 'eval'}  (report.json, roc.png, overlays/)")
     print(f"  SavedModel {saved}")
     print(f"  maps       {out / 'predict'}")
-    (out / "demo_summary.json").write_text(json.dumps(
-        {k: report[k] for k in ("auc", "dice_mean", "dice_std", "threshold")} | {"minutes": minutes},
-        indent=2) + "\n")
+    atomic_write_json(out / "demo_summary.json",
+                      {k: report[k] for k in ("auc", "dice_mean", "dice_std", "threshold")}
+                      | {"minutes": minutes})
     return report
 
 

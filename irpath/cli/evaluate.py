@@ -50,6 +50,18 @@ def add_parser(sub):
     p.set_defaults(func=run)
 
 
+def _earlier_report(out, method) -> tuple:
+    """A folder an earlier evaluate wrote (its report.json names a model and a method)
+    before outputs were recorded: its outputs are evaluate's own."""
+    from pathlib import Path
+
+    try:
+        report = json.loads((Path(out) / "report.json").read_text())
+        return method.evaluate_outputs if {"model", "method"} <= set(report) else ()
+    except (OSError, ValueError, TypeError):
+        return ()
+
+
 class _SharedGroup:
     """An argument group that shares flags another method already added (same name,
     same meaning: methods give them ``default=None`` and apply their own defaults);
@@ -75,12 +87,15 @@ def run(args) -> int:
 
     args.memory_limit_bytes = memory_limit_bytes(getattr(args, "memory_limit", None))
     start_tensorflow()
-    from irpath.inference.loading import load_predictor
-    from irpath.io.paths import make_output_dir
+    from irpath.cli.main import command_inputs
+    from irpath.inference.loading import load_predictor, model_files
+    from irpath.io.paths import plan_outputs
 
     predictor = load_predictor(args.model, method=args.method)
-    make_output_dir(args.out)
     method = get_method(predictor.method)
+    plan_outputs(args.out, method.evaluate_outputs, command="evaluate",
+                 inputs=command_inputs(args, skip=("out", "model")),
+                 model_files=model_files(predictor.source), owned=_earlier_report(args.out, method))
     report = method.evaluate(predictor, args, args.out)
     print(json.dumps(method.brief(report)))
     print(f"report: {args.out}/report.json")

@@ -1,9 +1,10 @@
 """``irpath`` entry point: dispatches to one module per sub-command.
 
 Each command module defines ``add_parser(subparsers)`` and ``run(args) -> int``.
-User errors (:class:`irpath.errors.IrpathError`, and OSErrors that name a file)
-become one line on stderr, ``irpath: error: <file>: <problem>``, and exit code 2,
-with no traceback. Anything else is a bug: one line naming the exception, the
+User errors (:class:`irpath.errors.IrpathError`, OSErrors that name a file, and a
+full disk, a quota, a read-only file system or a denied write anywhere, even
+wrapped in another exception) become one line on stderr,
+``irpath: error: <file>: <problem>``, and exit code 2, with no traceback. Anything else is a bug: one line naming the exception, the
 traceback written to a log file whose path the line gives, and exit code 1.
 """
 
@@ -105,17 +106,56 @@ def main(argv: list[str] | None = None) -> int:
     except IrpathError as exc:
         print(f"irpath: error: {_one_line(str(exc))}", file=sys.stderr)
         return getattr(exc, "exit_code", 2)
-    except OSError as exc:
+    except KeyboardInterrupt:
+        print("irpath: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        code = _environment_failure(exc, getattr(args, "out", None))
+        if code is not None:
+            return code
+        if not isinstance(exc, OSError):  # the last resort: one line, the traceback in a log file
+            return _unexpected(exc)
         if exc.filename is None:
             return _unexpected(exc)
         where = exc.filename if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
         print(f"irpath: error: {where}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("irpath: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # the last resort: one line here, the traceback in a log file
-        return _unexpected(exc)
+
+
+def _environment_failure(exc: Exception, out) -> int | None:
+    """Exit code 2 and one line (the path, the errno in words, the remedy) when ``exc``
+    comes from a full disk, a quota, a read-only file system or a denied write; else None."""
+    from irpath.io.paths import environment_error
+
+    err = environment_error(exc, out or "the output")
+    if err is None:
+        return None
+    print(f"irpath: error: {_one_line(str(err))}", file=sys.stderr)
+    return 2
+
+
+def command_inputs(args, skip=("out",)) -> list[Path]:
+    """What a command reads, for :func:`irpath.io.paths.plan_outputs`: the existing files and
+    folders named by ``args``' values (all but ``skip``), the images, masks and tissue masks
+    of the manifests among them, and the data files of ENVI headers."""
+    from irpath.io import read_manifest
+    from irpath.io.paths import input_files
+
+    found = []
+    for key, value in vars(args).items():
+        if key in skip or key.startswith("_"):
+            continue
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(v, (str, Path)) and str(v) and os.path.exists(v):
+                found.append(Path(v))
+    for p in list(found):
+        if p.suffix.lower() == ".csv" and p.is_file():
+            try:
+                rows = read_manifest(p).rows
+            except IrpathError:  # not a manifest, or a bad one the command itself reports
+                continue
+            found += [f for r in rows for f in (r.image, r.mask, r.tissue) if f]
+    return input_files(found)
 
 
 def _one_line(text: str) -> str:

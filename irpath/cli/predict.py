@@ -19,6 +19,9 @@ DIR/<name>_<result>.npy for the method's results (instance maps have `inst` in
 their name, int32), DIR/<name>.png, and DIR/predictions.json naming the input of
 every output and the method's numbers (compsegnet: the tumour fraction).
 <name> is the file name, prefixed with its folder when two inputs share a name.
+No output replaces an input, a model file or a file predict did not write: that is
+refused before any work, naming both files. Each file is written to a temporary
+and renamed when complete; maps larger than the free space are refused up front.
 
 An image goes through the model whole only when that fits --memory-limit
 (default: a quarter of the memory available at start); otherwise it is read

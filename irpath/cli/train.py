@@ -96,8 +96,13 @@ def run(args) -> int:
         from irpath.train.launcher import launch, strip_flag
 
         return launch(args.local_workers, strip_flag(args._argv, "--local-workers"))
+    from irpath.cli.main import command_inputs
     from irpath.train.cluster import task
+    from irpath.train.run_dir import plan_run
     from irpath.train.runtime import RuntimeOptions, configure
+
+    if not task().multi_worker or task().is_chief:  # before any work: outputs never replace inputs
+        plan_run(args.out, method.run_outputs, inputs=command_inputs(args))
 
     strategy = None
     if task().multi_worker:  # must exist before TensorFlow initialises its devices

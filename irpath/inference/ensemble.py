@@ -20,8 +20,12 @@ import json
 from pathlib import Path
 
 from irpath.errors import ConfigError, MissingFileError
-from irpath.io.paths import OutputError
-from irpath.inference.loading import INFERENCE_FILE, RUN_CONFIG, load_inference_model
+from irpath.inference.loading import INFERENCE_FILE, RUN_CONFIG, load_inference_model, model_files
+from irpath.io.paths import (CLAIMS_FILE, TMP_MARK, OutputError, atomic_path, plan_outputs,
+                             read_claims)
+
+#: What an ensemble folder holds.
+ENSEMBLE_OUTPUTS = (RUN_CONFIG, INFERENCE_FILE, "saved_model/")
 
 #: Where the members are listed in the ensemble's config.json.
 ENSEMBLE_KEY = "ensemble"
@@ -97,7 +101,7 @@ def make_ensemble(paths, out_dir, *, export: bool = True) -> Path:
     Args:
         paths: two or more run directories (or inference ``.keras`` files with
             their ``config.json`` beside them) of one method and model config.
-        out_dir: a new or empty folder.
+        out_dir: a new or empty folder, or the folder of an earlier ensemble (re-run).
         export: also write ``saved_model/``.
 
     Returns:
@@ -105,22 +109,29 @@ def make_ensemble(paths, out_dir, *, export: bool = True) -> Path:
     """
     from irpath.config import recipe_sections, save_json
     from irpath.inference.export import export_model
-    from irpath.io.paths import make_output_dir
-    from irpath.train.callbacks import atomic_save
 
     out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out.exists() and (not out.is_dir() or not _own_folder(out)):
         raise OutputError(f"{out}: exists and is not an empty folder; choose a new --out")
     method, cfg, members = read_members(paths)
+    plan_outputs(out, ENSEMBLE_OUTPUTS, command="ensemble",
+                 model_files=[p for f, _ in members for p in model_files(f)])
     model = build_ensemble([m for _, m in members], members[0][1].name)
-    make_output_dir(out)
     sections = recipe_sections(method, cfg)
     sections[ENSEMBLE_KEY] = {"members": [str(f.resolve()) for f, _ in members], "combine": "mean"}
     save_json(out / RUN_CONFIG, **sections)
-    atomic_save(model, out / INFERENCE_FILE)
+    with atomic_path(out / INFERENCE_FILE) as tmp:
+        model.save(tmp)
     if export:
-        export_model(out, out / "saved_model", quiet=True)
+        export_model(out, out / "saved_model", quiet=True, overwrite=True)
     return out
+
+
+def _own_folder(out: Path) -> bool:
+    """True when ``out`` is empty or holds only what an earlier ensemble wrote."""
+    claims = read_claims(out)
+    return all(p.name == CLAIMS_FILE or TMP_MARK in p.name or claims.get(p.name) == "ensemble"
+               for p in out.iterdir())
 
 
 def ensemble_members(folder) -> list[str] | None:

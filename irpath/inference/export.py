@@ -1,7 +1,9 @@
 """Export any method's inference model as a TensorFlow SavedModel whose ``serve`` takes raw images.
 
 The export is written to a temporary sibling folder and renamed into place only
-when complete, so a failed export never destroys a previous one. An ``--out``
+when complete, so a failed export never destroys a previous one; a full disk is
+refused up front (the model's size against the free space) or, mid-write, gives a
+one-line :class:`~irpath.io.paths.DiskError` and leaves no temporary. An ``--out``
 that exists and is not an irpath export is refused; replacing an export needs
 ``overwrite``. The model being exported, and the run that holds it, are never
 touched.
@@ -9,15 +11,14 @@ touched.
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
-import uuid
 from pathlib import Path
 
 from irpath.errors import IrpathError, MissingFileError
-from irpath.inference.loading import (EXPORT_META, INFERENCE_FILE, load_inference_model, record_mpp,
-                                      recorded_mpp, write_export_meta)
+from irpath.inference.loading import (EXPORT_META, INFERENCE_FILE, load_inference_model, model_files,
+                                      record_mpp, recorded_mpp, write_export_meta)
+from irpath.io.paths import (atomic_path, check_free_space, environment_error, remove_temporaries,
+                             same_or_inside)
 
 
 class ExportError(IrpathError):
@@ -25,13 +26,19 @@ class ExportError(IrpathError):
 
 
 def _is_export(folder: Path) -> bool:
-    return (folder / EXPORT_META).is_file() or (folder / "saved_model.pb").is_file()
+    """True when ``folder`` holds an irpath export: its ``irpath.json`` records a model (the
+    earliest exports) or a method (a lone ``saved_model.pb`` may be anyone's)."""
+    import json
+
+    try:
+        meta = json.loads((folder / EXPORT_META).read_text())
+        return isinstance(meta, dict) and bool({"method", "model"} & set(meta))
+    except (OSError, ValueError, TypeError):
+        return False
 
 
 def _check_out(out: Path, model_file: Path, overwrite: bool) -> None:
-    run = model_file.parent.resolve()
-    target = out.resolve()
-    if target == run or run.is_relative_to(target) or target == model_file.resolve():
+    if any(same_or_inside(f, out) for f in [model_file.parent, *model_files(model_file)]):
         raise ExportError(f"{out}: is (or holds) the model being exported; choose another --out")
     for parent in [out, *out.parents]:
         if parent.exists() and not parent.is_dir():
@@ -71,26 +78,25 @@ def export_model(model_path, out_dir, *, overwrite: bool = False, quiet: bool = 
     out = Path(out_dir)
     _check_out(out, model_file, overwrite)
     name, cfg, model = load_inference_model(model_file)
-    tmp = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        model.export(str(tmp), format="tf_saved_model", verbose=False)
-        write_export_meta(tmp, name, cfg)
-        mpp = recorded_mpp(model_file)
-        if mpp is not None:
-            record_mpp(tmp, mpp)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
+        remove_temporaries(out.parent, recursive=False)  # of a killed export
+        check_free_space(out.parent, model_file.stat().st_size, "the export")
+        with atomic_path(out) as tmp:
+            model.export(str(tmp), format="tf_saved_model", verbose=False)
+            write_export_meta(tmp, name, cfg)
+            mpp = recorded_mpp(model_file)
+            if mpp is not None:
+                record_mpp(tmp, mpp)
     except OSError as exc:
         raise ExportError(f"{out}: cannot write the export ({exc.strerror or exc})") from None
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    except IrpathError:
+        raise
+    except Exception as exc:  # TensorFlow reports a full disk as its own error type
+        err = environment_error(exc, out)
+        if err is None:
+            raise
+        raise err from None
     if not quiet:
         k = model.outputs[0].shape[-1]
         print(f"exported {name} model {model_file} -> {out} (signature 'serve': (N, H, W, "

@@ -20,6 +20,7 @@ import numpy as np
 
 from irpath.config import read_recipe
 from irpath.errors import ConfigError, IrpathError, MissingFileError, UnsupportedFormatError
+from irpath.io.paths import atomic_write_json
 
 EXPORT_META = "irpath.json"
 RUN_CONFIG = "config.json"
@@ -197,6 +198,19 @@ def model_meta(path) -> tuple[str, object]:
     raise MissingFileError(f"{path}: holds neither {RUN_CONFIG} (a run) nor {EXPORT_META} (an export)")
 
 
+def model_files(path) -> list[Path]:
+    """What loading the model at ``path`` reads: its file or folder and the recipe and
+    statistics beside it (outputs must never replace one)."""
+    path = Path(path)
+    if path.is_file():
+        return [path, *(f / name for f in (path.parent, path.parent.parent)
+                        for name in (RUN_CONFIG, "stats.npz"))]
+    if (path / "saved_model.pb").exists():
+        return [path]
+    return [path / name for name in (INFERENCE_FILE, RUN_CONFIG, "stats.npz", EXPORT_META,
+                                     "saved_model", "saved_model.pb", "variables")]
+
+
 def load_predictor(path, method: str | None = None) -> Predictor:
     """Load from a run directory (its ``segmenter.keras``), a ``.keras`` file (the
     inference model, or a training model such as ``best.keras`` whose inference
@@ -235,7 +249,7 @@ def write_export_meta(folder: Path, method: str, cfg) -> None:
 
     meta = recipe_sections(method, cfg)
     meta["maps"] = list(get_method(method).output_names(cfg))
-    (Path(folder) / EXPORT_META).write_text(json.dumps(meta, indent=2) + "\n")
+    atomic_write_json(Path(folder) / EXPORT_META, meta)
 
 
 RESOLUTION_FILE = "resolution.json"
@@ -243,10 +257,7 @@ RESOLUTION_FILE = "resolution.json"
 
 def record_mpp(run_dir, mpp: float) -> None:
     """Record the training images' µm/px in ``run_dir/resolution.json`` (atomically)."""
-    path = Path(run_dir) / RESOLUTION_FILE
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({"mpp": float(mpp)}) + "\n")
-    tmp.replace(path)
+    atomic_write_json(Path(run_dir) / RESOLUTION_FILE, {"mpp": float(mpp)})
 
 
 def recorded_mpp(model_path) -> float | None:

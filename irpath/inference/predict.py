@@ -21,6 +21,10 @@ Outputs per input, under a name unique among the inputs:
 numbers, ``tissue_fraction`` (the fraction of the image's area that was computed),
 ``mpp``, ``level`` and ``downsample`` (level-0 pixels per map pixel: map pixel
 (i, j) starts at level-0 pixel (i * downsample, j * downsample)).
+
+Before any work the outputs are checked by :func:`irpath.io.paths.plan_outputs` (none
+may replace an input, a model file or a file predict did not write), and the free space
+against the size of the maps; every file is written to a temporary and renamed.
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-from irpath.inference.loading import Predictor
+from irpath.inference.loading import Predictor, model_files
+from irpath.io.paths import (atomic_save_npy, atomic_write_json, check_free_space, input_files,
+                             plan_outputs, read_claims, temporary_name)
 
 from irpath.inference.plan import DEFAULT_OVERLAP, DEFAULT_TILE  # noqa: F401  (re-exported)
 
@@ -121,7 +127,7 @@ def predict_one(predictor: Predictor, path, stem: str, out_dir, opts: PredictOpt
                                           memory_limit=opts.memory_limit, tile=opts.tile, overlap=opts.overlap,
                                           tile_limit=opts.tile_limit)
     map_file = out / f"{stem}.npy"
-    tiled_file = out / f".{stem}.maps.tmp.npy"
+    tiled_file = temporary_name(map_file)  # tiled maps are memory-mapped here
     maps = engine.predict_maps(predictor, prepared, plan=plan, out_file=tiled_file, progress=opts.progress,
                                tta=opts.tta)
     result = method.postprocess(maps, prepared, cfg, threshold=thr)
@@ -132,12 +138,12 @@ def predict_one(predictor: Predictor, path, stem: str, out_dir, opts: PredictOpt
 
         row.update(write_slide_outputs(out, stem, prepared, maps, result, threshold=thr))
     elif maps.shape[-1] == 1:
-        np.save(map_file, np.asarray(maps[..., 0], np.float32))
+        atomic_save_npy(map_file, np.asarray(maps[..., 0], np.float32))
     elif isinstance(maps, np.memmap):
         maps.flush()
         Path(maps.filename).replace(map_file)
     else:
-        np.save(map_file, np.asarray(maps, np.float32))
+        atomic_save_npy(map_file, np.asarray(maps, np.float32))
     tiled_file.unlink(missing_ok=True)
     if not slide:
         row.update({"map": map_file.name, "png": f"{stem}.png"})
@@ -147,7 +153,9 @@ def predict_one(predictor: Predictor, path, stem: str, out_dir, opts: PredictOpt
                 "downsample": float(getattr(prepared, "downsample", 1.0)), "tiled": not plan.whole})
     for suffix, array in result.get("arrays", {}).items():
         name = f"{stem}_{suffix}.npy"
-        np.save(out / name, array)
+        if suffix not in method.result_arrays:  # undeclared: guarded now
+            plan_outputs(out, [name], command="predict", owned=read_claims(out))
+        atomic_save_npy(out / name, np.asarray(array))
         row[suffix] = name
     row.update(result.get("summary", {}))
     if not slide:
@@ -158,9 +166,7 @@ def predict_one(predictor: Predictor, path, stem: str, out_dir, opts: PredictOpt
         source.close()
     rows_dir = out / ".rows"
     rows_dir.mkdir(exist_ok=True)
-    tmp = rows_dir / f".{stem}.json.tmp"
-    tmp.write_text(json.dumps(row, indent=2) + "\n")
-    tmp.replace(rows_dir / f"{stem}.json")
+    atomic_write_json(rows_dir / f"{stem}.json", row)
     return row
 
 
@@ -200,9 +206,17 @@ def predict_files(predictor: Predictor, inputs, out_dir, *, threshold: float | N
     method = predictor.method_obj
     thr = method.threshold(predictor.config, opts.threshold)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     inputs = [Path(p) for p in inputs]
     stems = unique_stems(inputs)
+    planned = ["predictions.json", ".rows/"] + [
+        f"{s}{end}" for s in stems for end in (".npy", ".png", "_overlay.png", "_classes.ome.tif",
+                                                "_activation.ome.tif",
+                                                *(f"_{a}.npy" for a in method.result_arrays))]
+    guard = dict(command="predict", inputs=input_files(inputs), model_files=model_files(predictor.source),
+                 owned=_earlier_predictions(out))
+    plan_outputs(out, planned, **guard)
+    k = len(method.output_names(predictor.config))
+    check_free_space(out, sum(4 * h * w * k for h, w in filter(None, map(_shape, inputs))), "the maps")
     rows: list = [done_row(out, stem, path) for path, stem in zip(inputs, stems)]
     todo = [i for i, r in enumerate(rows) if r is None]
     if len(todo) < len(inputs):
@@ -221,7 +235,7 @@ def predict_files(predictor: Predictor, inputs, out_dir, *, threshold: float | N
                                 for k, v in rows[i].items() if k in _summary_keys(rows[i]))
             print(f"[{n}/{len(todo)}] {inputs[i].name}: {numbers or 'maps written'}", file=sys.stderr, flush=True)
     summary = {"model": predictor.source, "method": predictor.method, "threshold": thr, "predictions": rows}
-    (out / "predictions.json").write_text(json.dumps(summary, indent=2) + "\n")
+    atomic_write_json(out / "predictions.json", summary)
     return summary
 
 
@@ -229,3 +243,23 @@ def _summary_keys(row: dict) -> list[str]:
     fixed = {"image", "map", "png", "shape", "tissue_fraction", "mpp", "level", "downsample", "tiled",
              "ome_tiff", "overlay", "ome_levels"}
     return [k for k, v in row.items() if k not in fixed and isinstance(v, (int, float)) and not isinstance(v, bool)]
+
+
+def _shape(path: Path) -> tuple[int, int] | None:
+    """The image's (H, W) read from its header only; None when it cannot be read."""
+    from irpath.io import read_cube
+
+    try:
+        return tuple(read_cube(path, mmap=True).shape[:2])
+    except Exception:  # let prepare() report the problem with its own message
+        return None
+
+
+def _earlier_predictions(out: Path) -> set[str]:
+    """The files an earlier predict (before outputs were recorded) listed in predictions.json."""
+    try:
+        rows = json.loads((out / "predictions.json").read_text())["predictions"]
+        names = {str(v) for r in rows for k, v in r.items() if k != "image" and isinstance(v, str)}
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+    return names | {"predictions.json"}

@@ -115,7 +115,10 @@ def write_colour_labels(path, classes, palette=FCN_PALETTE, **save_kwargs) -> Pa
     """Write (H, W) class indices as a colour-coded image (format from the suffix)."""
     from PIL import Image
 
+    from irpath.io.paths import atomic_path
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(encode_colour_labels(classes, palette)).save(path, **save_kwargs)
+    with atomic_path(path) as tmp:  # the temporary keeps the suffix PIL reads the format from
+        Image.fromarray(encode_colour_labels(classes, palette)).save(tmp, **save_kwargs)
     return path

@@ -39,6 +39,10 @@ class Method:
         train_config_class: frozen dataclass of the optimisation (needs
             ``epochs`` and ``seed``).
         map_names: names of the K output maps, in channel order.
+        result_arrays: the ``arrays`` suffixes :meth:`postprocess` may return (predict
+            writes ``<name>_<suffix>.npy``), so the outputs are known before any work.
+        evaluate_outputs: what :meth:`evaluate` writes in its folder (``/``: a folder).
+        run_outputs: the method's own files in a run directory, beside the core's.
     """
 
     name: str = ""
@@ -48,6 +52,9 @@ class Method:
     config_class: type = None
     train_config_class: type = None
     map_names: tuple[str, ...] = ("map",)
+    result_arrays: tuple[str, ...] = ()
+    evaluate_outputs: tuple[str, ...] = ("report.json",)
+    run_outputs: tuple[str, ...] = ()
 
     # -- command line ------------------------------------------------------------------
     def add_train_arguments(self, parser: argparse.ArgumentParser) -> None:

@@ -5,23 +5,22 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import keras
 
 from irpath.errors import ConfigError
+from irpath.io.paths import atomic_path, atomic_write_json
 
 STATE_FILE = "state.json"
 
 
 def atomic_save(model: keras.Model, path: Path) -> None:
     """Save ``model`` to ``path`` (.keras) via a temporary file and a rename,
-    so a run killed mid-save never leaves a half-written model behind."""
-    path = Path(path)
-    tmp = path.with_name(path.stem + ".tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
+    so a run killed mid-save never leaves a half-written model behind; a failed save
+    (a full disk: :class:`~irpath.io.paths.DiskError`) removes its temporary."""
+    with atomic_path(path) as tmp:
+        model.save(tmp)
 
 
 def read_state(checkpoint_dir: Path) -> dict:
@@ -115,9 +114,7 @@ class BestAndLastCheckpoint(keras.callbacks.Callback):
     def _write_state(self, **fields):
         state = {**fields, "monitor": self.used_monitor or self.monitor, "best_value": self.best,
                  "best_epoch": self.best_epoch}
-        tmp = self.dir / (STATE_FILE + ".tmp")
-        tmp.write_text(json.dumps(state) + "\n")
-        os.replace(tmp, self.dir / STATE_FILE)
+        atomic_write_json(self.dir / STATE_FILE, state, indent=None)
 
     def on_epoch_end(self, epoch, logs=None):
         self.step_offset = 0

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -38,6 +37,39 @@ SAVED_MODEL_DIR = "saved_model"
 HISTORY_FILE = "history.csv"
 #: Train-config keys a resumed run may change: train longer, or lower the rate after a divergence.
 RESUMABLE_KEYS = ("epochs", "lr")
+#: What training writes in a run directory (``/``: a folder), checked before any work.
+RUN_OUTPUTS = (CONFIG_FILE, STATS_FILE, "cache/", "checkpoints/", BEST_FILE, INFERENCE_FILE,
+               SAVED_MODEL_DIR + "/", HISTORY_FILE, "history.png", "logs/", "train_summary.json")
+#: Temporaries of irpath versions before :data:`irpath.io.paths.TMP_MARK`.
+_OLD_TEMPORARIES = ("*.tmp.keras", "checkpoints/*.tmp.keras", "checkpoints/state.json.tmp",
+                    "config.json.tmp", "history.csv.tmp")
+
+
+def plan_run(path, extra=(), *, inputs=()) -> None:
+    """The output guard of a training run (:func:`irpath.io.paths.plan_outputs`): the run
+    files may replace only a run's own files, never an input; stale temporaries go.
+
+    Args:
+        path: the run directory.
+        extra: the method's own run files (``Method.run_outputs``).
+        inputs: the files and folders the training reads.
+    """
+    from irpath.io.paths import plan_outputs
+
+    path = Path(path)
+    files = RUN_OUTPUTS + tuple(extra)
+    plan_outputs(path, files, command="train", inputs=inputs, owned=files if _is_run(path) else ())
+    for pattern in _OLD_TEMPORARIES:
+        for f in path.glob(pattern):
+            f.unlink(missing_ok=True)
+
+
+def _is_run(path: Path) -> bool:
+    """True when ``path`` holds a run directory's config.json (a run of any irpath version)."""
+    try:
+        return "method" in json.loads((path / CONFIG_FILE).read_text())
+    except (OSError, ValueError, TypeError):
+        return False
 
 
 def log(msg: str) -> None:
@@ -110,9 +142,12 @@ class RunDirectory:
         Returns:
             True when resuming a started run.
         """
-        from irpath.io.paths import make_output_dir
+        if self.is_writer:
+            plan_run(self.path)
+        else:
+            from irpath.io.paths import make_output_dir
 
-        make_output_dir(self.path)
+            make_output_dir(self.path)
         sections = recipe_sections(method, model_cfg, train_cfg)
         sections["data"] = data or {}
         if not self.config.exists() or not self.started:
@@ -329,6 +364,7 @@ def finish(run: RunDirectory, method, *, fit_info: dict | None = None, export: b
     """
     from irpath.inference.export import export_model
     from irpath.inference.loading import load_keras_model
+    from irpath.io.paths import atomic_write_json
     from irpath.train.callbacks import atomic_save
     from irpath.viz.plots import plot_history
 
@@ -354,7 +390,7 @@ def finish(run: RunDirectory, method, *, fit_info: dict | None = None, export: b
                "runtime": fit_info.get("runtime")}
     if state.get("monitor") == "val_loss":
         summary["best_val_loss"] = state.get("best_value")
-    run.summary.write_text(json.dumps(summary, indent=2) + "\n")
+    atomic_write_json(run.summary, summary)
     log(f"best epoch {summary['best_epoch']} ({summary['monitor']} {summary['best_value']:.5f}); "
         f"inference model saved to {run.inference}")
     return summary
@@ -369,9 +405,9 @@ def _truncate_history(path: Path, epochs: int) -> None:
         return
     keep = [lines[0]] + [ln for ln in lines[1:] if ln.split(",")[0].isdigit() and int(ln.split(",")[0]) < epochs]
     if len(keep) != len(lines):
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text("\n".join(keep) + "\n")
-        os.replace(tmp, path)
+        from irpath.io.paths import atomic_write_text
+
+        atomic_write_text(path, "\n".join(keep) + "\n")
 
 
 def read_history(path) -> dict[str, list[float]]:

@@ -26,10 +26,14 @@ def _figure(width: float, height: float) -> Figure:
     return fig
 
 
-def _save(fig: Figure, path, dpi: int = 100) -> Path:
+def _save(fig: Figure, path, dpi: int = 100, **kwargs) -> Path:
+    """Write ``fig`` to ``path`` whole or not at all (a temporary renamed into place)."""
+    from irpath.io.paths import atomic_path
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".").lower() or "png", **kwargs)
     return path
 
 
@@ -168,7 +172,10 @@ def save_map_png(prob_map, path, *, cmap: str = MAP_CMAP, vmin: float = 0.0,
     scaled = np.clip((values - vmin) / max(vmax - vmin, 1e-12), 0, 1)
     rgba = matplotlib.colormaps[cmap](np.nan_to_num(scaled), bytes=True)
     rgba[..., 3] = np.where(np.isnan(values), 0, 255)
+    from irpath.io.paths import atomic_path
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(rgba).save(path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(rgba).save(tmp, format="PNG")
     return path

@@ -42,6 +42,7 @@ class CompSegNet(Method):
     config_class = CompSegNetConfig
     train_config_class = CompSegNetTrainConfig
     map_names = ("tumour",)
+    evaluate_outputs = ("report.json", "roc.png", "maps/", "overlays/", "cache/")
 
     def add_train_arguments(self, p: argparse.ArgumentParser) -> None:
         d, t = CompSegNetConfig(), CompSegNetTrainConfig()

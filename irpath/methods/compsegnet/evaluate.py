@@ -14,11 +14,12 @@ it has no threshold, so spots with no pixel above it are not all tied at 0.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from irpath.io.paths import atomic_save_npy, atomic_write_json
 
 
 
@@ -71,7 +72,7 @@ def evaluate(predictor, manifest, out_dir, *, threshold: float | None = None,
         d = None
         if label == 1 and mask is not None:
             d = float(dice((amap >= thr) & tissue, mask.astype(bool)))
-        np.save(out / "maps" / f"{stem}.npy", amap.astype(np.float32))
+        atomic_save_npy(out / "maps" / f"{stem}.npy", amap.astype(np.float32))
         if overlays:
             plot_overlay(amide_image(cube, predictor.axis), amap, thr,
                          None if mask is None else mask.astype(bool), out / "overlays" / f"{stem}.png",
@@ -105,5 +106,5 @@ def evaluate(predictor, manifest, out_dir, *, threshold: float | None = None,
     report["dice_std"] = float(np.std(dices)) if dices else None
     report["n_dice"] = len(dices)
     report["spots"] = spots
-    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    atomic_write_json(out / "report.json", report)
     return report

@@ -59,6 +59,8 @@ class VggFcn(Method):
     config_class = FcnConfig
     train_config_class = FcnTrainConfig
     map_names = CLASS_NAMES
+    result_arrays = ("classes",)
+    evaluate_outputs = ("report.json", "predictions/", "overlays/")
 
     # -- command line ------------------------------------------------------------------
     def add_train_arguments(self, p: argparse.ArgumentParser) -> None:

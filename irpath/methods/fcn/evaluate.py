@@ -12,13 +12,13 @@ prediction over the image).
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from irpath.io.colour_labels import CLASS_NAMES, encode_colour_labels
+from irpath.io.paths import atomic_write_json
 
 #: Probability floor inside the logarithm (as :class:`irpath.losses.fcn.SoftmaxCrossEntropy`).
 EPSILON = 1e-7
@@ -94,10 +94,9 @@ def plot_classes(display, pred, path, *, truth=None, title: str = "") -> Path:
                loc="lower center", ncol=len(CLASS_NAMES), fontsize="small")
     if title:
         fig.suptitle(title)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    return path
+    from irpath.viz.plots import _save
+
+    return _save(fig, path, dpi=100)
 
 
 def evaluate(predictor, data, out_dir, *, overlays: bool = True) -> dict:
@@ -146,5 +145,5 @@ def evaluate(predictor, data, out_dir, *, overlays: bool = True) -> dict:
     report = {"model": predictor.source, "method": predictor.method, "data": str(data),
               "n_images": len(images), "mean_cross_entropy": float(np.mean(ces)),
               **report_from_confusion(total), "images": images}
-    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    atomic_write_json(out / "report.json", report)
     return report

@@ -63,6 +63,9 @@ class MultiLoss(Method):
     config_class = MultiLossConfig
     train_config_class = MultiLossTrainConfig
     map_names = ("p_gland", "p_background", "prior", "score_benign", "score_malignant")  # joint mode
+    result_arrays = ("inst",)
+    evaluate_outputs = ("report.json", "figures/")
+    run_outputs = ("split.json", "classifier/")
 
     # -- command line ------------------------------------------------------------------
     def add_train_arguments(self, p: argparse.ArgumentParser) -> None:

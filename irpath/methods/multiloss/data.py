@@ -169,8 +169,9 @@ def write_split(run_path, split: dict) -> Path:
                 {k: split[k] for k in ("train", "val", "test")}:
             raise ConfigError(f"{out}: this run was trained on another split of the images (other "
                               "data or --seed); resume with the same data and seed or use a new --out")
-    out.write_text(json.dumps(split, indent=2) + "\n")
-    return out
+    from irpath.io.paths import atomic_write_json
+
+    return atomic_write_json(out, split)
 
 
 def find_split(model_source) -> Path | None:

@@ -11,7 +11,6 @@ from the true/false positives and false negatives summed over the images.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from scipy import ndimage
 
 from irpath.errors import InvalidValuesError
 from irpath.io.glas import CLASSES
+from irpath.io.paths import atomic_write_json
 
 
 def split_maps(maps: np.ndarray, mode: str) -> dict:
@@ -80,10 +80,9 @@ def plot_fig2(image, gt_inst, prior, pred_inst, path, title: str = "") -> Path:
         ax.set_yticks([])
     if title:
         fig.suptitle(title)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80, bbox_inches="tight")
-    return path
+    from irpath.viz.plots import _save
+
+    return _save(fig, path, dpi=80, bbox_inches="tight")
 
 
 def _group(rows: list) -> dict:
@@ -159,5 +158,5 @@ def evaluate(predictor, data, out_dir, *, figures: bool = True) -> dict:
     for c in CLASSES:
         report[c] = _group([r for r in seg if r["class"] == c])
     report["images"] = rows
-    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    atomic_write_json(out / "report.json", report)
     return report

@@ -124,7 +124,7 @@ def train(data, out_dir, model_cfg: MultiLossConfig = MultiLossConfig(),
     from irpath.methods.multiloss.data import fingerprint, load_training_tiles, write_split
     from irpath.models.multiloss import PRIOR_NAME, build_classifier, build_joint_model, build_segmenter
 
-    from irpath.io.paths import make_output_dir
+    from irpath.io.paths import atomic_write_json, make_output_dir
 
     method = get_method(NAME)
     run = RunDirectory(out_dir)
@@ -173,5 +173,5 @@ def train(data, out_dir, model_cfg: MultiLossConfig = MultiLossConfig(),
                      val_tiles, export=True, **common)
     if pretrain is not None:
         summary["pretrain"] = pretrain
-        run.summary.write_text(json.dumps(summary, indent=2) + "\n")
+        atomic_write_json(run.summary, summary)
     return summary

@@ -96,6 +96,8 @@ class Nuclei(Method):
     config_class = NucleiConfig
     train_config_class = NucleiTrainConfig
     map_names = ("background", "tumour", "lymphocyte", "stroma", "contour")
+    result_arrays = ("instances", "classes", "label")
+    evaluate_outputs = ("report.json", "instances/", "overlays/")
 
     model_flags = ("decoder_filters", "dropout", "encoder_blocks", "encoder_filters", "min_area", "radius")
     train_flags = ("epochs", "batch_size", "lr", "weight_decay", "beta", "vgg_weights", "encoder_weights",

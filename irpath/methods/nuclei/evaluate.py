@@ -20,12 +20,12 @@ counted). Accuracy is pooled over all TPs.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from irpath.io.paths import atomic_save_npy, atomic_write_json
 from irpath.methods.nuclei.labels import CLASSES
 
 SEGMENTATION_KEYS = ("f1", "precision", "recall", "dice", "hausdorff", "aji", "pq")
@@ -226,7 +226,7 @@ def evaluate(predictor, data_dir, out_dir, *, class_map=None, tta: bool = False,
         inst = result["arrays"]["instances"]
         classes = result["classes"]
         metrics = image_metrics(inst, classes, gt)
-        np.save(out / "instances" / f"{image.stem}.npy", encode_label(inst, classes))
+        atomic_save_npy(out / "instances" / f"{image.stem}.npy", encode_label(inst, classes))
         if overlays:
             a = metrics["all"]
             plot_nuclei(prepared.display, inst, classes, out / "overlays" / f"{image.stem}.png", gt=gt,
@@ -242,5 +242,5 @@ def evaluate(predictor, data_dir, out_dir, *, class_map=None, tta: bool = False,
               "n_images": len(rows), "tta": bool(tta), "tile": cfg.tile, "overlap": cfg.overlap,
               "inner_threshold": threshold, **({"calibration": calibration} if calibration else {}),
               **summarise(rows), "images": rows}
-    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    atomic_write_json(out / "report.json", report)
     return report
