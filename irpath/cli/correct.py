@@ -140,11 +140,9 @@ def _on_axis(ref, axis, path):
 
 
 def run(args) -> int:
-
-    from irpath.cli.main import start_tensorflow
+    from irpath.cli.main import command_inputs, start_tensorflow
     from irpath.errors import ConfigError
     from irpath.io import read_cube, read_manifest
-    from irpath.cli.main import command_inputs
     from irpath.io.paths import atomic_write_json, check_free_space, plan_outputs
     from irpath.spectra.correct_cube import correct_cube_file
     from irpath.spectra.emsc import CorrectionConfig
