@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from irpath.io.ome_tiff import write_ome_pyramid
+from irpath.io.paths import atomic_path
 
 #: Overlay colours of class indices 1.. (class 0 / background is not drawn).
 _COLOURS = np.array([[230, 25, 75], [60, 180, 75], [0, 130, 200], [245, 130, 48], [145, 30, 180]], np.float32)
@@ -43,7 +44,8 @@ def thumbnail_overlay(path, thumb01: np.ndarray, array: np.ndarray, *, activatio
         for k in range(1, int(small.max()) + 1 if small.size else 1):
             on = small == k
             img[on] = 0.5 * img[on] + 0.5 * _COLOURS[(k - 1) % len(_COLOURS)]
-    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(tmp, format="PNG")
 
 
 def write_slide_outputs(out: Path, stem: str, prepared, maps, result: dict, *, threshold=None) -> dict:

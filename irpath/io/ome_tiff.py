@@ -8,10 +8,11 @@ class maps keep their classes) until its longest side is <= :data:`SMALLEST`.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
+
+from irpath.io.paths import atomic_path
 
 TILE = 256
 #: The pyramid goes down until the longest side is at most this.
@@ -50,22 +51,17 @@ def write_ome_pyramid(path, array, *, mpp: float | None, tile: int = TILE, compr
     shapes = [tuple(array.shape[:2])]
     while max(shapes[-1]) > SMALLEST:
         shapes.append(((shapes[-1][0] + 1) // 2, (shapes[-1][1] + 1) // 2))
-    tmp = path.with_name(f".{path.name}.tmp")
     meta = {"axes": "YX", "Name": name}
     res = {}
     if mpp:
         meta.update(PhysicalSizeX=float(mpp), PhysicalSizeY=float(mpp), PhysicalSizeXUnit="µm",
                     PhysicalSizeYUnit="µm")
-    try:
-        with tifffile.TiffWriter(tmp, ome=True, bigtiff=True) as tw:
-            for i, shape in enumerate(shapes):
-                level = array[::2 ** i, ::2 ** i] if i else array
-                if mpp:
-                    res = {"resolution": (1e4 / (mpp * 2 ** i),) * 2, "resolutionunit": "CENTIMETER"}
-                tw.write(_tiles(level, tile), shape=shape, dtype=array.dtype, tile=(tile, tile),
-                         compression=compression, subifds=len(shapes) - 1 if i == 0 else None,
-                         subfiletype=1 if i else 0, metadata=meta if i == 0 else None, **res)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, tifffile.TiffWriter(tmp, ome=True, bigtiff=True) as tw:
+        for i, shape in enumerate(shapes):
+            level = array[::2 ** i, ::2 ** i] if i else array
+            if mpp:
+                res = {"resolution": (1e4 / (mpp * 2 ** i),) * 2, "resolutionunit": "CENTIMETER"}
+            tw.write(_tiles(level, tile), shape=shape, dtype=array.dtype, tile=(tile, tile),
+                     compression=compression, subifds=len(shapes) - 1 if i == 0 else None,
+                     subfiletype=1 if i else 0, metadata=meta if i == 0 else None, **res)
     return shapes
