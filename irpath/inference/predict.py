@@ -53,6 +53,8 @@ def unique_stems(paths) -> list[str]:
 
     def stem(p: Path, depth: int) -> str:
         base = p.with_suffix("").name if p.suffix.lower() == ".hdr" else p.stem
+        if base.lower().endswith(".ome"):  # x.ome.tif -> x
+            base = base[:-4]
         parts = [q.name for q in list(p.parents)[:depth] if q.name][::-1]
         return "_".join(parts + [base])
     names = [stem(p, 0) for p in paths]

@@ -130,3 +130,32 @@ def test_the_model_recorded_resolution_is_the_default(tmp_path, rng):
     assert prepared.level == 2 and prepared.mpp == 2.0 and not plan.whole  # slides are always tiled
     prepared, _ = prepare_input(predictor, tmp_path / "s.ome.tif", mpp=1.0)
     assert prepared.level == 1 and prepared.downsample == 2.0
+
+
+def _tree(folder):
+    import hashlib
+
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_slide_outputs_are_guarded_and_leave_no_temporaries(tmp_path, rng):
+    """The output guard covers a slide's OME-TIFF and overlay: a foreign file of the same
+    name is refused before any work (nothing changes), and a finished run leaves no temporary."""
+    from irpath.io.paths import OutputError
+
+    rgb, _ = synthetic_slide(rng, 256, 320)
+    write_pyramid(tmp_path / "s.ome.tif", rgb, ome=True, mpp=0.5, levels=2)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "s_overlay.png").write_bytes(b"the user's own figure")
+    before = _tree(tmp_path)
+    calls = []
+    opts = PredictOptions(mpp=1.0, tile=64, overlap=16, progress=False)
+    with pytest.raises(OutputError, match="s_overlay.png"):
+        predict_files(box_mean_predictor(calls), [tmp_path / "s.ome.tif"], out, options=opts)
+    assert calls == [] and _tree(tmp_path) == before
+    (out / "s_overlay.png").unlink()
+    row = predict_files(box_mean_predictor(), [tmp_path / "s.ome.tif"], out, options=opts)["predictions"][0]
+    assert (out / row["ome_tiff"]).is_file() and (out / row["overlay"]).is_file()
+    assert not [p for p in out.rglob("*") if "irpath-tmp" in p.name]
