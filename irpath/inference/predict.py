@@ -217,10 +217,11 @@ def predict_files(predictor: Predictor, inputs, out_dir, *, threshold: float | N
     guard = dict(command="predict", inputs=input_files(inputs), model_files=model_files(predictor.source),
                  owned=_earlier_predictions(out))
     plan_outputs(out, planned, **guard)
-    k = len(method.output_names(predictor.config))
-    check_free_space(out, sum(4 * h * w * k for h, w in filter(None, map(_shape, inputs))), "the maps")
     rows: list = [done_row(out, stem, path) for path, stem in zip(inputs, stems)]
     todo = [i for i, r in enumerate(rows) if r is None]
+    k = len(method.output_names(predictor.config))
+    shapes = filter(None, (_shape(inputs[i]) for i in todo))  # images a re-run still has to do
+    check_free_space(out, sum(4 * h * w * k for h, w in shapes), "the maps")
     if len(todo) < len(inputs):
         print(f"{len(inputs) - len(todo)} image(s) already complete in {out}: skipped", file=sys.stderr)
     if workers or scheduler:

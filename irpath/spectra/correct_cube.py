@@ -20,15 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from irpath.errors import ShapeError
+from irpath.io.paths import atomic_path, atomic_write_json, environment_error
 
 #: Pixels of failed spectra listed in the report at most.
 MAX_LISTED = 100
 
 
 def _write_json(path: Path, data) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+    atomic_write_json(path, data, indent=1)
 
 
 def _digest(reference) -> str:
@@ -139,6 +138,13 @@ def correct_cube_file(cube, out_hdr, corrector, *, reference=None, block_spectra
                 _write_json(state_file, state)
                 if bar is not None:
                     bar.update((b - a) * w)
+    except OSError as exc:  # a full disk, a quota, a read-only folder: one line, no partial cube
+        err = environment_error(exc, data_file)
+        if err is None:
+            raise
+        for f in (part, state_file):
+            f.unlink(missing_ok=True)
+        raise err from None
     finally:
         if bar is not None:
             bar.close()
@@ -152,15 +158,20 @@ def correct_cube_file(cube, out_hdr, corrector, *, reference=None, block_spectra
         failed_pixels=state["failed"], resumed_at_row=resumed_at or None,
         reference=source if isinstance(corrector, Corrector) else getattr(corrector, "reference_source", source),
         n_mie_components=getattr(corrector, "n_mie_components", None))
-    _write_json(report_file, report)
+    try:
+        _write_json(report_file, report)
+    except OSError as exc:
+        err = environment_error(exc, report_file)
+        if err is None:
+            raise
+        raise err from None
     os.replace(part, data_file)
     meta = {"lines": h, "samples": w, "bands": c, "data type": 4, "interleave": "bip",
             "byte order": 0, "header offset": 0, "wavelength units": "cm-1",
             "wavelength": [f"{v:.6f}" for v in cube.wavenumbers],
             "description": f"irpath correct: {label} of {cube.path}"}
-    tmp_hdr = out_hdr.with_name(out_hdr.name + ".tmp")
-    envi.write_envi_header(str(tmp_hdr), meta)
-    os.replace(tmp_hdr, out_hdr)
+    with atomic_path(out_hdr) as tmp_hdr:
+        envi.write_envi_header(str(tmp_hdr), meta)
     state_file.unlink(missing_ok=True)
     report.update(path=out_hdr, reference_spectrum=reference)
     return report
