@@ -27,7 +27,7 @@ Per bed and seed, each tool trains from scratch for ``--budget-min`` minutes of 
 * irpath nuclei: ``irpath train nuclei`` on the same crops (written as images/ + labels/
   folders; intensities normalised per image to the 1-99.8 percentiles, as StarDist's
   ``normalize``), run for 2 epochs to time an epoch, then resumed with as many epochs as
-  the rest of the budget holds; its inner-part threshold is calibrated on val
+  the rest of the budget holds (epochs of 10 steps); its inner-part threshold is calibrated on val
   (``evaluate --calibrate``, timed apart).
 
 Both tools' test instance maps are scored with the same functions
@@ -139,7 +139,7 @@ def _write_folder(pairs, folder: Path) -> Path:
     return folder
 
 
-def run_irpath(bed: dict, work: Path, seed: int, budget_s: float) -> tuple[list, dict]:
+def run_irpath(bed: dict, work: Path, seed: int, budget_s: float, extra=()) -> tuple[list, dict]:
     for part in ("train", "val", "test"):
         if not (work / part).exists():
             _write_folder(bed[part], work / part)
@@ -148,7 +148,8 @@ def run_irpath(bed: dict, work: Path, seed: int, budget_s: float) -> tuple[list,
     crop = min(128, side // 32 * 32)
     base = [sys.executable, "-m", "irpath", "train", "nuclei", "--train", str(work / "train"),
             "--val", str(work / "val"), "--out", str(run), "--seed", str(seed), "--class-map", "1:tumour",
-            "--crop", str(crop), "--patch", str(min(side, crop + 32)), "--batch-size", "4", "--lr", "1e-3"]
+            "--crop", str(crop), "--patch", str(min(side, crop + 32)), "--batch-size", "4", "--lr", "1e-3",
+            "--steps-per-epoch", "10", *extra]  # short epochs: the 2-epoch probe stays inside the budget
     start = time.time()
     subprocess.run(base + ["--epochs", "2"], check=True, stdout=subprocess.DEVNULL)
     first = time.time() - start
@@ -167,7 +168,7 @@ def run_irpath(bed: dict, work: Path, seed: int, budget_s: float) -> tuple[list,
                    "inner_threshold": report.get("inner_threshold")}
 
 
-def run_stardist(bed: dict, work: Path, seed: int, budget_s: float) -> tuple[list, dict]:
+def run_stardist(bed: dict, work: Path, seed: int, budget_s: float, extra=()) -> tuple[list, dict]:
     data = work / "stardist_data.npz"
     if not data.exists():
         obj = lambda xs: np.array(xs + [None], dtype=object)[:-1]  # noqa: E731 (keep ragged arrays)
@@ -195,6 +196,9 @@ def main(argv=None) -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--beds", nargs="+", default=["real", "bed2"], choices=sorted(BEDS))
     p.add_argument("--out", type=Path, default=Path("bench_out/peers"))
+    p.add_argument("--tools", nargs="+", default=["stardist", "irpath"], choices=["stardist", "irpath"])
+    p.add_argument("--irpath-args", default="", help="extra `irpath train nuclei` flags (a recipe to try), "
+                   "e.g. \"--lr 3e-3 --encoder-filters 32,64,128,256\"")
     args = p.parse_args(argv)
     budget = args.budget_min * 60
     results = []
@@ -208,7 +212,9 @@ def main(argv=None) -> None:
         bed = BEDS[name](work)
         for seed in args.seeds:
             for tool, fn in (("stardist", run_stardist), ("irpath", run_irpath)):
-                preds, info = fn(bed, work, seed, budget)
+                if tool not in args.tools:
+                    continue
+                preds, info = fn(bed, work, seed, budget, args.irpath_args.split() if tool == "irpath" else ())
                 row = {"bed": name, "tool": tool, "seed": seed, **score(preds, bed), **info}
                 results.append(row)
                 print(f"{name:6s} {tool:9s} {seed:4d} " + " ".join(f"{row[k]:9.3f}" for k in KEYS)
@@ -216,12 +222,13 @@ def main(argv=None) -> None:
     print("\nmeans over seeds")
     summary = {}
     for name in args.beds:
-        for tool in ("stardist", "irpath"):
+        for tool in args.tools:
             rows = [r for r in results if r["bed"] == name and r["tool"] == tool]
             m = {k: float(np.mean([r[k] for r in rows])) for k in KEYS}
             summary[f"{name}/{tool}"] = m
             print(f"{name:6s} {tool:9s}      " + " ".join(f"{m[k]:9.3f}" for k in KEYS))
-    (args.out / "peers.json").write_text(json.dumps({"budget_min": args.budget_min, "rows": results,
+    (args.out / "peers.json").write_text(json.dumps({"budget_min": args.budget_min, "irpath_args": args.irpath_args,
+                                                     "rows": results,
                                                      "means": summary}, indent=1))
     print(f"\nwrote {args.out / 'peers.json'}")
 
