@@ -26,10 +26,6 @@ from irpath.io.paths import atomic_path, atomic_write_json, environment_error
 MAX_LISTED = 100
 
 
-def _write_json(path: Path, data) -> None:
-    atomic_write_json(path, data, indent=1)
-
-
 def _digest(reference) -> str:
     return hashlib.sha1(np.asarray(reference, np.float64).tobytes()).hexdigest()[:16]
 
@@ -135,7 +131,7 @@ def correct_cube_file(cube, out_hdr, corrector, *, reference=None, block_spectra
                     state["iterations_sum"] += stats["iterations_sum"] - before["iterations_sum"]
                     state["iterations_max"] = max(state["iterations_max"], stats["iterations_max"])
                 state["rows_done"] = b
-                _write_json(state_file, state)
+                atomic_write_json(state_file, state, indent=1)
                 if bar is not None:
                     bar.update((b - a) * w)
     except OSError as exc:  # a full disk, a quota, a read-only folder: one line, no partial cube
@@ -159,7 +155,7 @@ def correct_cube_file(cube, out_hdr, corrector, *, reference=None, block_spectra
         reference=source if isinstance(corrector, Corrector) else getattr(corrector, "reference_source", source),
         n_mie_components=getattr(corrector, "n_mie_components", None))
     try:
-        _write_json(report_file, report)
+        atomic_write_json(report_file, report, indent=1)
     except OSError as exc:
         err = environment_error(exc, report_file)
         if err is None:

@@ -4,22 +4,15 @@ never-converging spectrum, a failing solve, and a known Mie extinction removed."
 import numpy as np
 import pytest
 
-from irpath.demo.synthetic import Setting, make_spot, wavenumber_axis
-from irpath.spectra.emsc import CorrectionConfig, Corrector, mie_distortion, unit_rms_error
+from irpath.spectra.emsc import CorrectionConfig, Corrector, unit_rms_error
 from irpath.spectra.me_emsc import MeEmsc, MeEmscConfig
-
-AXIS = wavenumber_axis()
-#: The hard phantom's tissue without its (non-Mie) scatter: the clean spectra.
-HARD_CLEAN = Setting(tumour_signal=0.3, noise_sd=(0.016, 0.03))
+from tests.spectra.mie_phantom import AXIS, mie_tissue
 
 
 @pytest.fixture(scope="module")
 def cube():
     """A test-written distorted cube's tissue spectra: (clean, distorted), 8 each."""
-    rng = np.random.default_rng(5)
-    spot, _, tissue = make_spot(rng, 12, AXIS, True, HARD_CLEAN)
-    clean = spot[tissue].astype(np.float64)[::7][:8]
-    return clean, mie_distortion(clean, AXIS, rng)
+    return mie_tissue(5, 12, every=7, n=8)
 
 
 def test_equals_biospectools_with_the_same_iteration_counts(cube):

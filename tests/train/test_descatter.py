@@ -6,20 +6,15 @@ import json
 import numpy as np
 import pytest
 
-from irpath.demo.synthetic import Setting, make_spot, wavenumber_axis
+from irpath.demo.synthetic import make_spot
 from irpath.spectra.emsc import CorrectionConfig, Corrector, mie_distortion, unit_rms_error
 from irpath.train.descatter import DescatterConfig, LearnedCorrector, errors, fit_descatter
-
-AXIS = wavenumber_axis()
-HARD_CLEAN = Setting(tumour_signal=0.3, noise_sd=(0.016, 0.03))
+from tests.spectra.mie_phantom import AXIS, HARD_CLEAN, mie_tissue
 
 
 @pytest.fixture(scope="module")
 def trained():
-    rng = np.random.default_rng(11)
-    spot, _, tissue = make_spot(rng, 24, AXIS, True, HARD_CLEAN)
-    clean = spot[tissue].astype(np.float64)[:170]
-    raw = mie_distortion(clean, AXIS, rng)
+    clean, raw = mie_tissue(11, 24, n=170)
     target = Corrector(clean.mean(0), AXIS, CorrectionConfig("me-emsc", iterations=5))(raw)
     model, report = fit_descatter(raw[:130], target[:130], DescatterConfig(samples=130, epochs=30,
                                                                            batch_size=32))
