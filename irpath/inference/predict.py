@@ -38,7 +38,7 @@ import numpy as np
 
 from irpath.inference.loading import Predictor, model_files
 from irpath.io.paths import (atomic_save_npy, atomic_write_json, check_free_space, input_files,
-                             plan_outputs, read_claims, temporary_name)
+                             plan_outputs, temporary_name)
 
 from irpath.inference.plan import DEFAULT_OVERLAP, DEFAULT_TILE  # noqa: F401  (re-exported)
 
@@ -156,7 +156,8 @@ def predict_one(predictor: Predictor, path, stem: str, out_dir, opts: PredictOpt
     for suffix, array in result.get("arrays", {}).items():
         name = f"{stem}_{suffix}.npy"
         if suffix not in method.result_arrays:  # undeclared: guarded now
-            plan_outputs(out, [name], command="predict", owned=read_claims(out))
+            plan_outputs(out, [name], command="predict", inputs=input_files([path]),
+                         model_files=model_files(predictor.source), owned=_earlier_predictions(out))
         atomic_save_npy(out / name, np.asarray(array))
         row[suffix] = name
     row.update(result.get("summary", {}))
