@@ -123,7 +123,8 @@ def measure(cache_dir: Path, batch_size: int, passes: int, cold_passes: int) -> 
     _quiet_tensorflow()
     import tensorflow as tf
 
-    from irpath.data import CacheIndex, make_dataset
+    from irpath.data import CacheIndex
+    from irpath.methods.compsegnet.pipeline import make_dataset
     from irpath.data.cache import _file_dtype
     from irpath.layers import DihedralTransform
 

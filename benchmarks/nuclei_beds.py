@@ -52,14 +52,15 @@ def method(data, out, args) -> tuple[dict, float]:
     from irpath.inference.loading import load_predictor
     from irpath.methods.nuclei.config import NucleiConfig, NucleiTrainConfig
     from irpath.methods.nuclei.evaluate import evaluate
-    from irpath.methods.nuclei.train import train
+    from irpath.methods import get_method
+    from irpath.train import run as train_run
 
     model_cfg = NucleiConfig(decoder_filters=[32, 32, 16, 16], encoder_blocks=[1, 1, 1, 1],
                              encoder_filters=[16, 32, 64, 64])
     train_cfg = NucleiTrainConfig(epochs=args.epochs, steps_per_epoch=args.steps, lr=args.lr,
                                   batch_size=args.batch, crop=args.crop, patch=args.crop, beta=0.0)
     t0 = time.time()
-    train(data / "train", data / "val", out, model_cfg, train_cfg, verbose=2)
+    train_run(get_method("nuclei"), {"train": data / "train", "val": data / "val"}, out, model_cfg, train_cfg, verbose=2)
     report = evaluate(load_predictor(out), data / "test", out.parent / f"{out.name}_eval", overlays=False)
     return _row(report), time.time() - t0
 

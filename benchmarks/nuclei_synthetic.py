@@ -56,14 +56,15 @@ def network(name, data, out, args, vgg_weights=None) -> tuple[dict, dict, float]
     from irpath.inference.loading import load_predictor
     from irpath.methods.nuclei.config import NucleiConfig, NucleiTrainConfig
     from irpath.methods.nuclei.evaluate import evaluate
-    from irpath.methods.nuclei.train import train
+    from irpath.methods import get_method
+    from irpath.train import run as train_run
 
     model_cfg = NucleiConfig(decoder_filters=args.decoder_filters)
     train_cfg = NucleiTrainConfig(epochs=args.epochs, steps_per_epoch=args.steps, lr=args.lr,
                                   batch_size=args.batch, crop=args.crop, patch=args.patch,
                                   beta=0.1 if vgg_weights else 0.0, vgg_weights=vgg_weights)
     t0 = time.time()
-    train(data / "train", data / "val", out / name, model_cfg, train_cfg, verbose=2)
+    train_run(get_method("nuclei"), {"train": data / "train", "val": data / "val"}, out / name, model_cfg, train_cfg, verbose=2)
     seconds = time.time() - t0
     predictor = load_predictor(out / name)
     argmax = evaluate(predictor, data / "test", out / f"{name}_eval")

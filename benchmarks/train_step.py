@@ -139,7 +139,7 @@ def _build(cfg: CompSegNetConfig, *, mixed: bool = False):
 
     from irpath.losses import ComparativeLoss
     from irpath.models.compsegnet import build_from_config
-    from irpath.train.optimizers import RMSprop
+    from irpath.methods.compsegnet.optimizer import RMSprop
     from irpath.train.precision import set_precision
 
     set_precision(mixed)

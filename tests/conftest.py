@@ -56,9 +56,10 @@ def tiny_tma(tmp_path_factory):
 def tiny_run(tiny_tma, tmp_path_factory):
     """A finished tiny training run directory."""
     from irpath.methods.compsegnet.config import CompSegNetTrainConfig as TrainConfig
-    from irpath.methods.compsegnet.train import train
+    from irpath.methods import get_method
+    from irpath.train import run as train_run
 
     out = tmp_path_factory.mktemp("run") / "run"
-    train(tiny_tma["train"], tiny_tma["val"], out, tiny_model_config(),
+    train_run(get_method("compsegnet"), {"train_manifest": tiny_tma["train"], "val_manifest": tiny_tma["val"]}, out, tiny_model_config(),
           TrainConfig(epochs=TINY_EPOCHS, batch_size=4, seed=0, lr=TINY_LR), verbose=0)
     return out

@@ -47,7 +47,8 @@ def run_demo(out, *, epochs=DEMO_TRAIN.epochs, n_train=DEMO_DATA["n_train"], siz
     from irpath.io import read_manifest
     from irpath.io.paths import atomic_write_json, plan_outputs
     from irpath.methods.compsegnet.evaluate import evaluate
-    from irpath.methods.compsegnet.train import train
+    from irpath.methods import get_method
+    from irpath.train import run as train_run
 
     out = Path(out)
     plan_outputs(out, DEMO_OUTPUTS, command="demo")
@@ -59,7 +60,7 @@ def run_demo(out, *, epochs=DEMO_TRAIN.epochs, n_train=DEMO_DATA["n_train"], siz
     say("[2/5] training CompSegNet on spot labels only")
     train_cfg = CompSegNetTrainConfig(epochs=epochs, batch_size=DEMO_TRAIN.batch_size, lr=lr, seed=seed)
     run_dir = out / "run"
-    train(sets["train"], sets["val"], run_dir, model_cfg, train_cfg)
+    train_run(get_method("compsegnet"), {"train_manifest": sets["train"], "val_manifest": sets["val"]}, run_dir, model_cfg, train_cfg)
     say("[3/5] evaluating on the test split")
     report = evaluate(load_predictor(run_dir), sets["test"], out / "eval")
     say("[4/5] exporting the segmenter as a SavedModel")

@@ -44,6 +44,10 @@ def add_parser(sub):
                    help="memory a whole-image pass may use; larger images are tiled, as predict does "
                         "(default: a quarter of the available memory)")
     seen: dict = {}
+    _SharedGroup(p, seen).add_argument(
+        "--data", default=None, metavar="DATA",
+        help="the labelled data (a method without its own evaluation: an image,label manifest, "
+             "scored by pixel accuracy and Dice)")
     for name in method_names():
         group = p.add_argument_group(f"{name} options")
         get_method(name).add_evaluate_arguments(_SharedGroup(group, seen))
@@ -96,7 +100,8 @@ def run(args) -> int:
     plan_outputs(args.out, method.evaluate_outputs, command="evaluate",
                  inputs=command_inputs(args, skip=("out", "model")),
                  model_files=model_files(predictor.source), owned=_earlier_report(args.out, method))
-    report = method.evaluate(predictor, args, args.out)
+    values = dict(vars(args), memory_limit=args.memory_limit_bytes)
+    report = method.evaluate(predictor, method.evaluate_options.from_values(values), args.out)
     print(json.dumps(method.brief(report)))
     print(f"report: {args.out}/report.json")
     return 0

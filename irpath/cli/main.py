@@ -92,7 +92,11 @@ def start_tensorflow(first=None):
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
     _quiet_tensorflow()
-    parser = build_parser()
+    try:
+        parser = build_parser()  # imports every registered method (IRPATH_METHODS too)
+    except IrpathError as exc:
+        print(f"irpath: error: {_one_line(str(exc))}", file=sys.stderr)
+        return 2
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or usage error (2)

@@ -37,8 +37,31 @@ def add_parser(sub):
                         help="start from a recipe file (e.g. models/NAME/config.json); flags given "
                              "on the command line override it")
         m.add_train_arguments(mp)
+        add_shared_train_arguments(mp, m)
         add_runtime_arguments(mp)
         mp.set_defaults(func=run, _parser=mp)
+
+
+#: Help of the shared train flags when a method gives none.
+SHARED_HELP = {"epochs": "epochs", "batch_size": "samples per batch and replica",
+               "lr": "learning rate", "seed": "random seed (weights, data order, augmentation)"}
+
+
+def add_shared_train_arguments(parser, method) -> None:
+    """``--epochs``, ``--batch-size``, ``--lr``, ``--seed``: declared once for every method,
+    with the method's train-config defaults and :attr:`~irpath.methods.base.Method.flag_help`."""
+    import dataclasses
+
+    from irpath.methods.base import SHARED_TRAIN_FLAGS, shared_train_fields
+
+    defaults = {f.name: f.default for f in dataclasses.fields(method.train_config_class)}
+    g = parser.add_argument_group("training")
+    for field in shared_train_fields(method.train_config_class):
+        value = defaults[field]
+        text = method.flag_help.get(field, SHARED_HELP[field])
+        g.add_argument(SHARED_TRAIN_FLAGS[field], dest=field, default=value,
+                       type=float if field == "lr" else int,
+                       help=f"{text} (default {value:g})" if field == "lr" else f"{text} (default {value})")
 
 
 def add_runtime_arguments(parser) -> None:
@@ -116,7 +139,9 @@ def run(args) -> int:
         start_tensorflow()
     configure(RuntimeOptions(deterministic=args.deterministic,
                              mixed_precision=args.mixed_precision, jit_compile=args.jit_compile))
-    method.train(method.data_from_args(args), args.out, model_cfg, train_cfg, strategy=strategy)
+    from irpath.train import run as train_run
+
+    train_run(method, method.data_from_args(args), args.out, model_cfg, train_cfg, strategy=strategy)
     if args.mpp is not None:
         from irpath.inference.loading import record_mpp
 

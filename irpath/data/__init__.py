@@ -1,12 +1,11 @@
-"""Training data: the IR raw-file cache and pipeline, the RGB pipeline, and the shared
-joint augmentation."""
+"""Training data: the IR raw-file cache and its reader, the RGB pipeline, and the shared
+joint augmentation (CompSegNet's spot pipeline is :mod:`irpath.methods.compsegnet.pipeline`)."""
 
 from irpath.data.augment import dihedral, inverse_dihedral, random_dihedral, tf_dihedral
 from irpath.data.cache import CacheEntry, CacheIndex, build_cache
 from irpath.data.joint_augment import AugmentConfig, augment, random_crop
-from irpath.data.pipeline import make_dataset, padded_size
 from irpath.data.rgb_pipeline import make_rgb_dataset
 
-__all__ = ["build_cache", "CacheEntry", "CacheIndex", "make_dataset", "padded_size", "dihedral",
+__all__ = ["build_cache", "CacheEntry", "CacheIndex", "dihedral",
            "inverse_dihedral", "random_dihedral", "tf_dihedral", "AugmentConfig", "augment", "random_crop",
            "make_rgb_dataset"]

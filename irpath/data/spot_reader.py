@@ -1,6 +1,6 @@
 """Reading a batch of cached spots straight into one (N, H, W, C) buffer.
 
-:class:`SpotReader` is the hot path of :func:`irpath.data.make_dataset`: one call
+:class:`SpotReader` is the hot path of the spot pipeline: one call
 per batch (through ``tf.numpy_function``), no Python work per pixel and no copy
 after the read. Each cube file is read with a single ``os.preadv`` whose buffers
 are the rows of that spot's slot in the batch buffer, so the kernel copies the

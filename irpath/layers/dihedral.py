@@ -11,7 +11,7 @@ whole spectra (rows of C values), on whatever device runs the step.
 draws the transform of every sample (a function of the seed and the sample's
 number, hence of ``(seed, epoch)``) and passes the indices beside the batch, so
 the training step applies exactly the augmentation the array-level reference
-:func:`irpath.data.batch_augment.batch_random_dihedral` would, and a resumed run
+:func:`irpath.methods.compsegnet.batch_augment.batch_random_dihedral` would, and a resumed run
 sees the same transforms as an uninterrupted one.
 """
 

@@ -6,13 +6,16 @@ recipe, an evaluator and post-processing. The core (run directory, predictor,
 tiled inference, export, CLI) reaches methods only through :func:`get_method`.
 
 Entries are ``"module:attribute"`` strings, imported on first use so ``irpath
---help`` does not import TensorFlow; a :class:`Method` instance also works
-(tests register toy methods that way with ``monkeypatch.setitem(REGISTRY, ...)``).
+--help`` does not import TensorFlow; a :class:`Method` instance also works.
+A method kept outside irpath is added with the environment variable
+``IRPATH_METHODS="name=module:attribute[,name2=...]"`` (the module must be importable),
+so every ``irpath`` process, including the workers ``--local-workers`` starts, sees it.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 
 from irpath.errors import ConfigError
 
@@ -22,6 +25,18 @@ REGISTRY: dict[str, object] = {
     "fcn": "irpath.methods.fcn:METHOD",
     "nuclei": "irpath.methods.nuclei:METHOD",
 }
+
+
+def _from_environment() -> None:
+    """Add the ``IRPATH_METHODS`` entries (``name=module:attribute``, comma-separated)."""
+    for item in filter(None, (t.strip() for t in os.environ.get("IRPATH_METHODS", "").split(","))):
+        name, sep, entry = item.partition("=")
+        if not (sep and name.strip() and ":" in entry):
+            raise ConfigError(f"IRPATH_METHODS: {item!r} is not name=module:attribute")
+        REGISTRY.setdefault(name.strip(), entry.strip())
+
+
+_from_environment()
 
 
 def method_names() -> tuple[str, ...]:
@@ -41,5 +56,13 @@ def get_method(name: str, *, source: str | None = None):
         raise ConfigError(f"{where}unknown method {name!r}; known: {', '.join(REGISTRY)}")
     if isinstance(entry, str):
         module, _, attr = entry.partition(":")
-        return getattr(importlib.import_module(module), attr or "METHOD")
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if not (exc.name and module.startswith(exc.name)):  # a bug inside it: not ours to hide
+                raise
+            raise ConfigError(f"method {name!r}: no module {exc.name!r} (entry {entry})") from None
+        if not hasattr(mod, attr or "METHOD"):
+            raise ConfigError(f"method {name!r}: {module} has no {attr or 'METHOD'}")
+        return getattr(mod, attr or "METHOD")
     return entry

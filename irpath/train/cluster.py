@@ -62,17 +62,19 @@ def task() -> Task:
     return Task(kind=kind, index=index, workers=max(workers, 1), _has_chief=bool(cluster.get("chief")))
 
 
-def worker_scratch(shared: Path) -> Path:
+def worker_scratch(shared: Path, own_files=()) -> Path:
     """A temporary folder standing in for the run directory ``shared`` on a non-chief
-    worker, seeded with what resuming reads (config, statistics, checkpoints) and
-    removed when the process exits."""
+    worker, seeded with what resuming reads (config, best model, summary, checkpoints
+    and the method's ``own_files``) and removed when the process exits."""
+    from irpath.io.model_folder import CHECKPOINTS_DIR, RESUME_FILES
+
     t = task()
     scratch = Path(tempfile.mkdtemp(prefix=f"irpath-{t.kind}{t.index}-"))
     atexit.register(shutil.rmtree, scratch, ignore_errors=True)
     shared = Path(shared)
-    for name in ("config.json", "stats.npz"):
+    for name in (*RESUME_FILES, *own_files):
         if (shared / name).is_file():
             shutil.copy2(shared / name, scratch / name)
-    if (shared / "checkpoints").is_dir():
-        shutil.copytree(shared / "checkpoints", scratch / "checkpoints")
+    if (shared / CHECKPOINTS_DIR).is_dir():
+        shutil.copytree(shared / CHECKPOINTS_DIR, scratch / CHECKPOINTS_DIR)
     return scratch

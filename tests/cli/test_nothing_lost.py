@@ -188,7 +188,7 @@ def test_predict_with_a_training_model_file_extracts_the_segmenter(name, tiny_ru
 
         from irpath.data.prepare import prepare_image
         from irpath.models.compsegnet import extract_segmenter
-        from irpath.train import optimizers  # noqa: F401  registers the checkpoint's optimizer
+        from irpath.methods.compsegnet import optimizer  # noqa: F401  registers the checkpoint's optimizer
 
         cfg = json.loads((tiny_run / "config.json").read_text())["model"]
         axis = np.linspace(cfg["wn_start"], cfg["wn_stop"], cfg["in_channels"])

@@ -1,113 +1,46 @@
-"""A second method registered in this test only: train, evaluate, export and predict
-work for it through the same CLI, with no change outside the registry.
-
-The toy method is a 1x1 convolution on RGB tiles that learns which pixels are
-"red" (a per-pixel class map); its post-processing labels connected red regions
-as instances, so predict must write an integer ``*inst*.npy``.
+"""A method from outside irpath, declaring only configs, ``build_model``, ``datasets`` and
+``postprocess`` (tests/methods/toy_method.py, the README's example): it trains, resumes
+after a kill exactly, trains under 2 local workers, evaluates, exports and predicts
+through the CLI with no other code. Processes find it through ``IRPATH_METHODS``.
 """
 
 import csv
-import dataclasses
 import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from irpath.cli.main import main
-from irpath.config import check
 from irpath.methods import REGISTRY, get_method
-from irpath.methods.base import Method
 
+ENTRY = "tests.methods.toy_method:METHOD"
+ROOT = Path(__file__).resolve().parents[2]
 
-@dataclasses.dataclass(frozen=True)
-class ToyConfig:
-    in_channels: int = 3
-    threshold: float = 0.5
+# Runs the CLI and, with KILL_AT="EPOCH:BATCH", SIGKILLs itself right after that training step.
+KILLER = textwrap.dedent('''
+    import os, signal, sys
+    from irpath.train import callbacks
 
+    at = os.environ.get("KILL_AT")
+    if at:
+        epoch, batch = map(int, at.split(":"))
+        original = callbacks.BestAndLastCheckpoint.on_train_batch_end
 
-@dataclasses.dataclass(frozen=True)
-class ToyTrainConfig:
-    epochs: int = 3
-    seed: int = 0
-    lr: float = 0.05
+        def hook(self, b, logs=None):
+            if self._epoch == epoch and b == batch:
+                os.kill(os.getpid(), signal.SIGKILL)
+            original(self, b, logs)
 
-    def __post_init__(self):
-        check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
-
-
-def _read_pairs(manifest):
-    from irpath.io import read_manifest
-
-    m = read_manifest(manifest, labels=None)
-    x = np.stack([np.asarray(Image.open(r.image).convert("RGB"), np.float32) for r in m.rows])
-    y = np.stack([np.asarray(Image.open(r.label), np.float32) for r in m.rows])[..., None] / 255.0
-    return x, y
-
-
-class Toy(Method):
-    name = "toy"
-    modality = "rgb"
-    summary = "a 1x1 convolution on RGB tiles (test only)"
-    description = "test-only method"
-    config_class = ToyConfig
-    train_config_class = ToyTrainConfig
-    map_names = ("red",)
-
-    def add_train_arguments(self, p):
-        p.add_argument("--train-manifest", required=True)
-        p.add_argument("--val-manifest", required=True)
-        p.add_argument("--epochs", type=int, default=ToyTrainConfig.epochs)
-        p.add_argument("--lr", type=float, default=ToyTrainConfig.lr)
-
-    def configs_from_args(self, args):
-        return ToyConfig(), ToyTrainConfig(epochs=args.epochs, lr=args.lr)
-
-    def data_from_args(self, args):
-        return {"train": args.train_manifest, "val": args.val_manifest}
-
-    def train(self, data, out_dir, model_cfg, train_cfg, *, strategy=None, verbose=None):
-        import keras
-        import tensorflow as tf
-
-        from irpath.train.run_dir import RunDirectory, finish, fit
-
-        run = RunDirectory(out_dir)
-        run.start(self.name, model_cfg, train_cfg)
-        x, y = _read_pairs(data["train"])
-        vx, vy = _read_pairs(data["val"])
-
-        def build():
-            inp = keras.Input((None, None, 3), name="image")
-            out = keras.layers.Conv2D(1, 1, activation="sigmoid", name="conv")(keras.layers.Rescaling(1 / 255.0)(inp))
-            model = keras.Model(inp, out, name="toy")
-            model.compile(optimizer=keras.optimizers.Adam(train_cfg.lr), loss="binary_crossentropy")
-            return model
-
-        def datasets(batch):
-            return (tf.data.Dataset.from_tensor_slices((x, y)).batch(batch),
-                    tf.data.Dataset.from_tensor_slices((vx, vy)).batch(batch))
-
-        info = fit(run, build=build, datasets=datasets, epochs=train_cfg.epochs, seed=train_cfg.seed,
-                   batch_size=2, strategy=strategy, verbose=0 if verbose is None else verbose)
-        return finish(run, self, fit_info=info)
-
-    def postprocess(self, maps, prepared, cfg, *, threshold=None):
-        from scipy import ndimage
-
-        inst, n = ndimage.label(maps[..., 0] >= self.threshold(cfg, threshold))
-        return {"arrays": {"inst": inst.astype(np.int32)}, "summary": {"objects": int(n)}}
-
-    def add_evaluate_arguments(self, group):
-        group.add_argument("--manifest", default=None)
-
-    def evaluate(self, predictor, args, out_dir):
-        x, y = _read_pairs(args.manifest)
-        pred = predictor.predict(x) >= 0.5
-        report = {"pixel_accuracy": float((pred == (y > 0.5)).mean()), "n_images": len(x)}
-        (out_dir if hasattr(out_dir, "joinpath") else __import__("pathlib").Path(out_dir)).joinpath(
-            "report.json").write_text(json.dumps(report))
-        return report
+        callbacks.BestAndLastCheckpoint.on_train_batch_end = hook
+    from irpath.cli.main import main
+    sys.exit(main(sys.argv[1:]))
+''')
 
 
 def _tiles(folder, n, seed):
@@ -131,42 +64,104 @@ def _tiles(folder, n, seed):
     return folder / "manifest.csv"
 
 
+@pytest.fixture(scope="module")
+def tiles(tmp_path_factory):
+    root = tmp_path_factory.mktemp("toy")
+    return {"train": _tiles(root / "train", 6, 0), "val": _tiles(root / "val", 2, 1), "root": root}
+
+
+def _train(tmp, tiles, out, *extra, kill_at=None):
+    driver = tmp / "driver.py"
+    driver.write_text(KILLER)
+    env = dict(os.environ, IRPATH_METHODS=f"toy={ENTRY}", TF_CPP_MIN_LOG_LEVEL="3",
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), TMPDIR=str(tmp))
+    env.pop("KILL_AT", None)
+    if kill_at:
+        env["KILL_AT"] = kill_at
+    cmd = [sys.executable, str(driver), "train", "toy", "--train", str(tiles["train"]), "--val",
+           str(tiles["val"]), "--out", str(out), "--lr", "0.1", "--deterministic", *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, cwd=ROOT)
+
+
+def _history(run):
+    return [(int(r["epoch"]), float(r["loss"])) for r in csv.DictReader(open(run / "history.csv"))]
+
+
+def _weights(path):
+    from irpath.inference.loading import load_keras_model
+
+    return load_keras_model(path).get_weights()
+
+
+@pytest.mark.slow
+def test_toy_method_trains_resumes_after_a_kill_and_under_two_workers(tiles, tmp_path):
+    ref, killed, workers = tmp_path / "ref", tmp_path / "killed", tmp_path / "workers"
+    done = _train(tmp_path, tiles, ref, "--epochs", "4")
+    assert done.returncode == 0, done.stderr[-2000:]
+    first = _train(tmp_path, tiles, killed, "--epochs", "4", kill_at="2:1")  # in epoch 3, step 2
+    assert first.returncode != 0 and _history(killed) == _history(ref)[:2]
+    again = _train(tmp_path, tiles, killed, "--epochs", "4")
+    assert again.returncode == 0 and "resuming" in again.stderr, again.stderr[-2000:]
+    assert _history(killed) == _history(ref)                             # the same losses ...
+    for a, b in zip(_weights(killed / "best.keras"), _weights(ref / "best.keras")):
+        np.testing.assert_array_equal(a, b)                               # ... and the same weights
+    two = _train(tmp_path, tiles, workers, "--epochs", "2", "--local-workers", "2")
+    assert two.returncode == 0 and "started 2 local workers" in two.stderr, two.stderr[-2000:]
+    summary = json.loads((workers / "train_summary.json").read_text())
+    assert summary["replicas"] == 2 and summary["global_batch"] == 4
+    assert (workers / "saved_model" / "saved_model.pb").exists()
+
+
 @pytest.fixture
 def toy_registered(monkeypatch):
-    monkeypatch.setitem(REGISTRY, "toy", Toy())
+    monkeypatch.setitem(REGISTRY, "toy", ENTRY)
     yield
 
 
-def test_toy_method_through_the_cli(toy_registered, tmp_path, capsys):
-    train_m, val_m = _tiles(tmp_path / "train", 6, 0), _tiles(tmp_path / "val", 2, 1)
+def test_toy_method_evaluates_exports_and_predicts_through_the_cli(toy_registered, tiles, tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", "toy", "--train-manifest", str(train_m), "--val-manifest", str(val_m),
+    assert main(["train", "toy", "--train", str(tiles["train"]), "--val", str(tiles["val"]),
                  "--out", str(run), "--epochs", "40", "--lr", "0.1"]) == 0
     capsys.readouterr()
     config = json.loads((run / "config.json").read_text())
-    assert config["method"] == "toy" and config["model"] == {"in_channels": 3, "threshold": 0.5}
-    # evaluate with the method named, and with it read from the model
+    assert config["method"] == "toy" and config["train"]["epochs"] == 40 and config["train"]["lr"] == 0.1
+    assert set(config["data"]) == {"train", "val"}
+    # evaluate (the core's pixel evaluation), with the method named and read from the model
     for argv in (["evaluate", "toy"], ["evaluate"]):
-        assert main(argv + ["--model", str(run), "--manifest", str(val_m), "--out", str(tmp_path / "e")]) == 0
+        assert main(argv + ["--model", str(run), "--data", str(tiles["val"]), "--out", str(tmp_path / "e")]) == 0
         brief = json.loads(capsys.readouterr().out.splitlines()[0])
         assert brief["pixel_accuracy"] > 0.9                      # the 1x1 conv learnt "red"
+    report = json.loads((tmp_path / "e" / "report.json").read_text())
+    assert np.array(report["confusion_matrix"]).sum() == 2 * 16 * 16 and report["dice"][1] > 0.8
     assert main(["export", "--model", str(run), "--out", str(tmp_path / "saved")]) == 0
     assert json.loads((tmp_path / "saved" / "irpath.json").read_text())["method"] == "toy"
+    image = tiles["root"] / "val" / "t0.png"
     for model in (run, tmp_path / "saved"):
         out = tmp_path / f"pred_{model.name}"
-        assert main(["predict", "--model", str(model), "--input", str(tmp_path / "val" / "t0.png"),
-                     "--out", str(out)]) == 0
-        maps = np.load(out / "t0.npy")
+        assert main(["predict", "--model", str(model), "--input", str(image), "--out", str(out)]) == 0
         inst = np.load(out / "t0_inst.npy")
-        assert maps.shape == (16, 16) and inst.dtype == np.int32
-        truth = np.asarray(Image.open(tmp_path / "val" / "t0_label.png")) > 0
+        assert np.load(out / "t0.npy").shape == (16, 16) and inst.dtype == np.int32
+        truth = np.asarray(Image.open(tiles["root"] / "val" / "t0_label.png")) > 0
         assert ((inst > 0) == truth).mean() > 0.9
         summary = json.loads((out / "predictions.json").read_text())
         assert summary["method"] == "toy" and summary["predictions"][0]["objects"] >= 1
     # a method named on the command line must agree with the model
-    assert main(["predict", "compsegnet", "--model", str(run), "--input", str(tmp_path / "val" / "t0.png"),
+    assert main(["predict", "compsegnet", "--model", str(run), "--input", str(image),
                  "--out", str(tmp_path / "p2")]) == 2
     assert "not 'compsegnet'" in capsys.readouterr().err
+
+
+def test_irpath_methods_names_a_method_kept_outside_irpath(tmp_path):
+    env = dict(os.environ, IRPATH_METHODS=f"toy={ENTRY}",
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, "-m", "irpath", "train", "toy", "--help"], capture_output=True,
+                         text=True, env=env, cwd=tmp_path, timeout=120)
+    assert out.returncode == 0 and "--train DATA" in out.stdout and "--epochs EPOCHS" in out.stdout
+    env["IRPATH_METHODS"] = "toy=no_such_module:METHOD"
+    bad = subprocess.run([sys.executable, "-m", "irpath", "train", "toy", "--help"], capture_output=True,
+                         text=True, env=env, cwd=tmp_path, timeout=120)
+    assert bad.returncode == 2 and "no module 'no_such_module'" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
 
 
 def test_unknown_or_missing_method_is_a_one_line_error(toy_registered, tmp_path, capsys):

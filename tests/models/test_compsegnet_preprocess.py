@@ -73,13 +73,14 @@ np.save(sys.argv[3], np.asarray(loaded.serve(tf.constant(np.load(sys.argv[2]))))
 def test_preprocessed_run_stats_and_export_in_fresh_process(tiny_tma, tmp_path):
     from irpath.inference.export import export_model
     from irpath.inference.loading import load_predictor
+    from irpath.methods import get_method
     from irpath.methods.compsegnet.config import CompSegNetTrainConfig
-    from irpath.methods.compsegnet.train import train
     from irpath.spectra.preprocess import PreprocessSpec, preprocess_spectra
+    from irpath.train import run as train_run
 
     cfg = dataclasses.replace(tiny_model_config(), preprocess=PRE)
     run = tmp_path / "run"
-    train(tiny_tma["train"], tiny_tma["val"], run, cfg,
+    train_run(get_method("compsegnet"), {"train_manifest": tiny_tma["train"], "val_manifest": tiny_tma["val"]}, run, cfg,
           CompSegNetTrainConfig(epochs=2, batch_size=4, seed=0, lr=1e-2), verbose=0)
     assert json.loads((run / "config.json").read_text())["model"]["preprocess"] == PRE
 

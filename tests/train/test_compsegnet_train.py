@@ -8,13 +8,13 @@ import time
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from irpath.methods.compsegnet.config import CompSegNetTrainConfig as TrainConfig
 from irpath.errors import ConfigError
 from irpath.methods.compsegnet.evaluate import evaluate
 from irpath.inference.loading import load_predictor
-from irpath.methods.compsegnet.train import train
+from irpath.methods import get_method
+from irpath.train import run as train_run
 from irpath.train.strategy import make_strategy
 from tests.conftest import TINY_EPOCHS, TINY_LR, tiny_model_config
 
@@ -60,7 +60,7 @@ def test_learns_from_spot_labels(tiny_run, tiny_tma, tmp_path):
 def test_two_replica_mirrored_strategy(tiny_tma, tmp_path):
     strategy = make_strategy(["/cpu:0", "/cpu:1"])
     assert strategy.num_replicas_in_sync == 2
-    summary = train(tiny_tma["train"], tiny_tma["val"], tmp_path / "run", tiny_model_config(),
+    summary = train_run(get_method("compsegnet"), {"train_manifest": tiny_tma["train"], "val_manifest": tiny_tma["val"]}, tmp_path / "run", tiny_model_config(),
                     TrainConfig(epochs=1, batch_size=3), strategy=strategy, verbose=0)
     assert summary["replicas"] == 2 and summary["global_batch"] == 6
     pred = load_predictor(tmp_path / "run")
@@ -73,7 +73,7 @@ def test_resume_refuses_changed_recipe(tiny_run, tiny_tma):
     from irpath.methods.compsegnet.config import CompSegNetConfig
 
     with pytest.raises(ConfigError, match="filters"):
-        train(tiny_tma["train"], tiny_tma["val"], tiny_run, CompSegNetConfig(filters=16, depth=2),
+        train_run(get_method("compsegnet"), {"train_manifest": tiny_tma["train"], "val_manifest": tiny_tma["val"]}, tiny_run, CompSegNetConfig(filters=16, depth=2),
               TrainConfig(epochs=TINY_EPOCHS, batch_size=4, lr=TINY_LR), verbose=0)
 
 
@@ -87,7 +87,7 @@ def test_training_needs_both_classes(tiny_tma, tmp_path):
             if r[1] == "1":
                 w.writerow([str(tiny_tma["train"].parent / r[0]), r[1], str(tiny_tma["train"].parent / r[2])])
     with pytest.raises(ConfigError, match="both cancer"):
-        train(only_cancer, tiny_tma["val"], tmp_path / "run", tiny_model_config(), TrainConfig(epochs=1), verbose=0)
+        train_run(get_method("compsegnet"), {"train_manifest": only_cancer, "val_manifest": tiny_tma["val"]}, tmp_path / "run", tiny_model_config(), TrainConfig(epochs=1), verbose=0)
 
 
 @pytest.mark.slow
@@ -144,7 +144,7 @@ def test_cosine_schedule_values_and_resume(tiny_tma, tmp_path):
 
     out = tmp_path / "run"
     two = TrainConfig(epochs=2, batch_size=4, lr=TINY_LR, lr_schedule="cosine")
-    train(tiny_tma["train"], tiny_tma["val"], out, tiny_model_config(), two, verbose=0)
+    train_run(get_method("compsegnet"), {"train_manifest": tiny_tma["train"], "val_manifest": tiny_tma["val"]}, out, tiny_model_config(), two, verbose=0)
     from irpath.inference.loading import load_keras_model
 
     opt = load_keras_model(out / "checkpoints" / "last.keras", compile=True).optimizer
@@ -154,7 +154,7 @@ def test_cosine_schedule_values_and_resume(tiny_tma, tmp_path):
     per_epoch = int(opt.iterations) // 2
     assert opt._learning_rate.decay_steps == 2 * per_epoch
     # Resuming to 4 epochs stretches the curve over 4 epochs (it restarts halfway down).
-    train(tiny_tma["train"], tiny_tma["val"], out, tiny_model_config(),
+    train_run(get_method("compsegnet"), {"train_manifest": tiny_tma["train"], "val_manifest": tiny_tma["val"]}, out, tiny_model_config(),
           TrainConfig(epochs=4, batch_size=4, lr=TINY_LR, lr_schedule="cosine"), verbose=0)
     opt = load_keras_model(out / "checkpoints" / "last.keras", compile=True).optimizer
     assert opt._learning_rate.decay_steps == int(opt.iterations) == 4 * per_epoch

@@ -79,7 +79,7 @@ def _compsegnet(rng, in_channels=12):
     from irpath.losses import ComparativeLoss
     from irpath.methods.compsegnet.config import CompSegNetConfig
     from irpath.models.compsegnet import build_from_config
-    from irpath.train.optimizers import RMSprop
+    from irpath.methods.compsegnet.optimizer import RMSprop
 
     keras.utils.set_random_seed(0)
     cfg = CompSegNetConfig(in_channels=in_channels, filters=4, depth=1,

@@ -2,17 +2,20 @@
 
 The method's pieces live where the house layout puts them: the network in
 :mod:`irpath.models.compsegnet`, the pooling neuron in :mod:`irpath.layers`, the
-comparative loss in :mod:`irpath.losses`; :mod:`.train` is the recipe glue and
-:mod:`.evaluate` the paper's spot-level evaluation.
+comparative loss in :mod:`irpath.losses`. Here: :mod:`.config` (the recipe and its
+mapping to the builder), :mod:`.pipeline` and :mod:`.batch_augment` (the comparative
+spot stream), :mod:`.optimizer` (the paper's RMSprop), :mod:`.train` (the recipe the
+driver runs) and :mod:`.evaluate` (the paper's spot-level evaluation).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import numpy as np
 
-from irpath.methods.base import Method
+from irpath.methods.base import EvaluateOptions, Method
 from irpath.methods.compsegnet.config import (CACHE_DTYPES, LOSSES, LR_SCHEDULES, NORMALISATIONS,
                                               CompSegNetConfig, CompSegNetTrainConfig)
 
@@ -34,6 +37,16 @@ starts from a recipe file; flags given on the command line override it.
 """
 
 
+@dataclasses.dataclass(frozen=True)
+class CompSegNetEvaluateOptions(EvaluateOptions):
+    """``irpath evaluate compsegnet``: the test manifest, the threshold (None: the model's)
+    and test-time augmentation."""
+
+    manifest: str | None = None
+    threshold: float | None = None
+    tta: bool = False
+
+
 class CompSegNet(Method):
     name = "compsegnet"
     modality = "ir"
@@ -43,6 +56,7 @@ class CompSegNet(Method):
     train_config_class = CompSegNetTrainConfig
     map_names = ("tumour",)
     evaluate_outputs = ("report.json", "roc.png", "maps/", "overlays/", "cache/")
+    evaluate_options = CompSegNetEvaluateOptions
 
     def add_train_arguments(self, p: argparse.ArgumentParser) -> None:
         d, t = CompSegNetConfig(), CompSegNetTrainConfig()
@@ -50,14 +64,9 @@ class CompSegNet(Method):
                        help="training spots (image,label[,mask][,tissue])")
         p.add_argument("--val-manifest", required=True, metavar="CSV",
                        help="validation spots (model selection)")
-        p.add_argument("--epochs", type=int, default=t.epochs, help=f"epochs (default {t.epochs})")
-        p.add_argument("--batch-size", type=int, default=t.batch_size,
-                       help=f"spots per batch and replica, k (default {t.batch_size})")
         p.add_argument("--filters", type=int, default=d.filters,
                        help=f"U-Net filters at the first level (default {d.filters})")
         p.add_argument("--depth", type=int, default=d.depth, help=f"U-Net poolings (default {d.depth})")
-        p.add_argument("--lr", type=float, default=t.lr, help=f"RMSprop learning rate (default {t.lr:g})")
-        p.add_argument("--seed", type=int, default=t.seed, help="random seed (default 0)")
         p.add_argument("--alpha", type=float, default=d.alpha,
                        help=f"σ upper bound α = minimum tumour fraction (default {d.alpha})")
         p.add_argument("--beta", type=float, default=d.beta, help=f"σ slope β (default {d.beta})")
@@ -94,8 +103,9 @@ class CompSegNet(Method):
         g.add_argument("--minmax", choices=("none", "amide", "spectrum"), default="none",
                        help="min-max scaling over the amide I band or the whole spectrum")
 
+    flag_help = {"batch_size": "spots per batch and replica, k", "lr": "RMSprop learning rate"}
     model_flags = ("filters", "depth", "alpha", "beta", "gamma", "norm", "input_noise")
-    train_flags = ("epochs", "batch_size", "lr", "seed", "loss", "lr_schedule", "cache_dtype")
+    train_flags = ("loss", "lr_schedule", "cache_dtype")
     negated_flags = {"augment": "no_augment"}
 
     def configs_from_args(self, args):
@@ -118,11 +128,44 @@ class CompSegNet(Method):
     def data_from_args(self, args) -> dict:
         return {"train_manifest": args.train_manifest, "val_manifest": args.val_manifest}
 
-    def train(self, data, out_dir, model_cfg, train_cfg, *, strategy=None, verbose=None) -> dict:
-        from irpath.methods.compsegnet.train import train
+    # -- training (run by irpath.train.run) ---------------------------------------------
+    run_outputs = ("stats.npz",)
+    saved_objects = ("irpath.methods.compsegnet.optimizer",)
 
-        return train(data["train_manifest"], data["val_manifest"], out_dir, model_cfg, train_cfg,
-                     strategy=strategy, verbose=verbose)
+    def load_data(self, data, model_cfg, train_cfg, run):
+        from irpath.methods.compsegnet.train import load_manifests
+
+        return load_manifests(data)
+
+    def fingerprint_inputs(self, data, model_cfg, train_cfg) -> dict:
+        from irpath.methods.compsegnet.train import fingerprint_inputs
+
+        return fingerprint_inputs(data, model_cfg)
+
+    def prepare_run(self, ctx):
+        from irpath.methods.compsegnet.train import build_caches
+
+        return build_caches(ctx)
+
+    def steps_per_epoch(self, ctx) -> int:
+        from irpath.methods.compsegnet.train import steps_per_epoch
+
+        return steps_per_epoch(ctx)
+
+    def learning_rate(self, ctx):
+        from irpath.methods.compsegnet.train import learning_rate
+
+        return learning_rate(ctx.train_cfg, self.steps_per_epoch(ctx))
+
+    def build_model(self, ctx):
+        from irpath.methods.compsegnet.train import build_model
+
+        return build_model(ctx)
+
+    def datasets(self, ctx):
+        from irpath.methods.compsegnet.train import datasets
+
+        return datasets(ctx)
 
     def inference_model(self, model):
         from irpath.models.compsegnet import SEGMENTER_NAME, extract_segmenter
@@ -131,6 +174,9 @@ class CompSegNet(Method):
 
     def tile_align(self, cfg) -> int:
         return cfg.multiple
+
+    def default_threshold(self, cfg) -> float:
+        return cfg.threshold
 
     def postprocess(self, maps, prepared, cfg, *, threshold=None) -> dict:
         from irpath.metrics import tumour_fraction
@@ -154,15 +200,15 @@ class CompSegNet(Method):
         group.add_argument("--tta", action="store_true", default=None,
                            help="compsegnet: average the maps over the 8 flips / 90° turns")
 
-    def evaluate(self, predictor, args, out_dir) -> dict:
+    def evaluate(self, predictor, options, out_dir) -> dict:
         from irpath.errors import ConfigError
         from irpath.methods.compsegnet.evaluate import evaluate
 
-        if not getattr(args, "manifest", None):
+        if not options.manifest:
             raise ConfigError("evaluate compsegnet needs --manifest CSV (the labelled test spots)")
-        return evaluate(predictor, args.manifest, out_dir, threshold=getattr(args, "threshold", None),
-                        tile_limit=getattr(args, "tile_limit", None), tta=bool(getattr(args, "tta", None)),
-                        memory_limit=getattr(args, "memory_limit_bytes", None))
+        return evaluate(predictor, options.manifest, out_dir, threshold=options.threshold,
+                        tile_limit=options.tile_limit, tta=options.tta,
+                        memory_limit=options.memory_limit)
 
     def brief(self, report: dict) -> dict:
         return {k: report.get(k) for k in ("auc", "auc_pooled", "dice_mean", "dice_std", "threshold",

@@ -1,22 +1,21 @@
-"""Training a CompSegNet from spot labels: the recipe glue around the core run directory.
-
-The run directory's layout, resume, checkpoints and export are the core's
-(:mod:`irpath.train.run_dir`); this module supplies CompSegNet's data (a raw
-cache of each manifest, channel statistics of the training tissue), model
-(U-Net + pooling neuron), loss (comparative) and optimiser (RMSprop).
+"""CompSegNet's recipe: data (a raw cache of each manifest, channel statistics of the
+training tissue), model (U-Net + pooling neuron), loss (comparative) and optimiser
+(RMSprop). The driver (:func:`irpath.train.run`) runs it; the hooks of
+:class:`~irpath.methods.compsegnet.CompSegNet` call the functions here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 
 from irpath.errors import ConfigError
-from irpath.methods.compsegnet.config import CompSegNetConfig, CompSegNetTrainConfig
-from irpath.train.run_dir import RunDirectory, finish, fit, log
+from irpath.methods.compsegnet.config import CompSegNetTrainConfig
+from irpath.train.run_dir import log
 
-NAME = "compsegnet"
+STATS_FILE = "stats.npz"
 
 
 def tissue_statistics(index, preprocess=None, axis=None) -> tuple[np.ndarray, np.ndarray]:
@@ -52,82 +51,100 @@ def _features(batch):
     return {"cube": batch["cube"], "tissue": batch["tissue"], "dihedral": batch["dihedral"]}, batch["label"]
 
 
-def train(train_manifest, val_manifest, out_dir, model_cfg: CompSegNetConfig = CompSegNetConfig(),
-          train_cfg: CompSegNetTrainConfig = CompSegNetTrainConfig(), *, strategy=None,
-          verbose: int | None = None) -> dict:
-    """Train a CompSegNet on spot labels; resumes if ``out_dir`` holds an interrupted run.
+@dataclasses.dataclass(frozen=True)
+class Manifests:
+    """The checked training and validation manifests."""
 
-    Args:
-        train_manifest, val_manifest: manifest CSVs (image,label[,mask][,tissue]).
-        out_dir: the run directory (created).
-        model_cfg, train_cfg: the recipe.
-        strategy: a ``tf.distribute`` strategy; default from :func:`make_strategy`.
-        verbose: Keras verbosity; default a progress bar on a terminal, else a line per epoch.
+    train: object
+    val: object
 
-    Returns:
-        A summary dict (also written to ``out_dir/train_summary.json``).
-    """
-    from irpath.data import build_cache, make_dataset
-    from irpath.data.cache import fingerprint
+
+@dataclasses.dataclass(frozen=True)
+class Caches:
+    """The run's raw caches and the training tissue's channel statistics."""
+
+    train: object
+    val: object
+    mean: np.ndarray
+    std: np.ndarray
+
+
+def load_manifests(data: dict) -> Manifests:
+    """Read both manifests (every file checked); a training set needs both classes."""
     from irpath.io import read_manifest
-    from irpath.methods import get_method
 
-    run = RunDirectory(out_dir)
-    train_m = read_manifest(train_manifest, check_files=True)
-    val_m = read_manifest(val_manifest, check_files=True)
+    train_m = read_manifest(data["train_manifest"], check_files=True)
+    val_m = read_manifest(data["val_manifest"], check_files=True)
     if len(set(train_m.labels)) < 2:
         raise ConfigError(f"{train_m.path}: the training manifest needs both cancer (1) and "
                           "cancer-free (0) spots")
-    axis = model_cfg.axis
-    data = {"train": fingerprint(train_m, axis), "val": fingerprint(val_m, axis)}
-    run.start(NAME, model_cfg, train_cfg, data=data)
+    return Manifests(train_m, val_m)
 
-    log(f"caching {len(train_m)} training and {len(val_m)} validation spots in {run.cache} "
-        f"({train_cfg.cache_dtype})")
+
+def fingerprint_inputs(data: dict, model_cfg) -> dict:
+    """Each manifest with the files its rows name, and the spectral axis they are cached on."""
+    from irpath.io import read_manifest
+
+    out = {}
+    for name, key in (("train", "train_manifest"), ("val", "val_manifest")):
+        m = read_manifest(data[key], check_files=True)
+        files = [m.path] + [f for r in m for f in (r.image, r.mask, r.tissue)]
+        out[name] = (files, {"labels": list(m.labels), "axis": np.asarray(model_cfg.axis).tolist()})
+    return out
+
+
+def build_caches(ctx) -> Caches:
+    """The raw caches of both manifests in ``RUN_DIR/cache`` and the statistics in
+    ``RUN_DIR/stats.npz`` (computed once, kept when a started run resumes)."""
+    from irpath.data import build_cache
+    from irpath.data.cache import load_stats
+
+    run, manifests, cfg, train_cfg = ctx.run, ctx.data, ctx.model_cfg, ctx.train_cfg
+    log(f"caching {len(manifests.train)} training and {len(manifests.val)} validation spots in "
+        f"{run.cache} ({train_cfg.cache_dtype})")
     dtype = train_cfg.cache_dtype
-    train_idx = build_cache(train_m, run.cache / "train", target_axis=axis, cube_dtype=dtype)
-    val_idx = build_cache(val_m, run.cache / "val", target_axis=axis, cube_dtype=dtype)
-    if run.stats.exists():
-        from irpath.data.cache import load_stats
-
-        mean, std = load_stats(run.stats)
+    train_idx = build_cache(manifests.train, run.cache / "train", target_axis=cfg.axis, cube_dtype=dtype)
+    val_idx = build_cache(manifests.val, run.cache / "val", target_axis=cfg.axis, cube_dtype=dtype)
+    stats = run.path / STATS_FILE
+    if stats.exists() and run.started:  # a run that never trained takes new statistics
+        mean, std = load_stats(stats)
     else:
-        mean, std = tissue_statistics(train_idx, model_cfg.preprocess, model_cfg.axis)
-        np.savez(run.stats, mean=mean, std=std)
+        mean, std = tissue_statistics(train_idx, cfg.preprocess, cfg.axis)
+        np.savez(stats, mean=mean, std=std)
+    return Caches(train_idx, val_idx, mean, std)
 
-    def build():
-        from irpath.losses import ComparativeLoss
-        from irpath.models.compsegnet import build_from_config
-        from irpath.train.optimizers import RMSprop
 
-        # The flips/turns run in the training step, on the replica's device (the pipeline
-        # draws them as it would apply them, so the augmentation is unchanged).
-        model = build_from_config(model_cfg, mean, std, device_augment=True)
-        model.compile(optimizer=RMSprop(learning_rate=learning_rate(train_cfg, steps_per_epoch),
-                                        initial_accumulator=train_cfg.rms_init),
-                      loss=ComparativeLoss(alpha=model_cfg.alpha, signed=train_cfg.loss == "signed"))
-        return model
+def steps_per_epoch(ctx) -> int:
+    return math.ceil(len(ctx.data.train) / ctx.global_batch)
 
-    def steps(global_batch):
-        return math.ceil(len(train_idx) / global_batch)
 
-    def datasets(global_batch):
-        pad = model_cfg.multiple
-        # An endless stream from the epoch fit() resumes at; epoch e is a function of (seed, e).
-        train_ds = make_dataset(train_idx, batch_size=global_batch, shuffle=True, seed=train_cfg.seed,
-                                augment=train_cfg.augment, comparative=True, pad_multiple=pad,
-                                repeat=True, epoch=int(run.state().get("epoch", 0)),
-                                steps_per_epoch=steps(global_batch),
-                                device_augment=True).map(_features)
-        val_ds = make_dataset(val_idx, batch_size=global_batch, shuffle=False,
-                              pad_multiple=pad, device_augment=True).map(_features)
-        return train_ds, val_ds
+def build_model(ctx):
+    """The training model (U-Net + neuron), compiled with the comparative loss and RMSprop."""
+    from irpath.losses import ComparativeLoss
+    from irpath.models.compsegnet import build_from_config  # moves to .config
+    from irpath.methods.compsegnet.optimizer import RMSprop
 
-    from irpath.train.strategy import make_strategy
+    cfg, train_cfg, caches = ctx.model_cfg, ctx.train_cfg, ctx.prepared
+    # The flips/turns run in the training step, on the replica's device (the pipeline
+    # draws them as it would apply them, so the augmentation is unchanged).
+    model = build_from_config(cfg, caches.mean, caches.std, device_augment=True)
+    model.compile(optimizer=RMSprop(learning_rate=learning_rate(train_cfg, steps_per_epoch(ctx)),
+                                    initial_accumulator=train_cfg.rms_init),
+                  loss=ComparativeLoss(alpha=cfg.alpha, signed=train_cfg.loss == "signed"))
+    return model
 
-    strategy = strategy or make_strategy()
-    steps_per_epoch = steps(train_cfg.batch_size * strategy.num_replicas_in_sync)
-    info = fit(run, build=build, datasets=datasets, epochs=train_cfg.epochs, seed=train_cfg.seed,
-               batch_size=train_cfg.batch_size, strategy=strategy, verbose=verbose,
-               lr=learning_rate(train_cfg, steps_per_epoch), steps_per_epoch=steps_per_epoch)
-    return finish(run, get_method(NAME), fit_info=info)
+
+def datasets(ctx):
+    """An endless comparative stream from the epoch the fit resumes at (epoch e is a function
+    of (seed, e)), and the validation spots."""
+    from irpath.methods.compsegnet.pipeline import make_dataset
+
+    cfg, train_cfg, caches, batch = ctx.model_cfg, ctx.train_cfg, ctx.prepared, ctx.global_batch
+    pad = cfg.multiple
+    train_ds = make_dataset(caches.train, batch_size=batch, shuffle=True, seed=train_cfg.seed,
+                            augment=train_cfg.augment, comparative=True, pad_multiple=pad,
+                            repeat=True, epoch=ctx.start_epoch, steps_per_epoch=steps_per_epoch(ctx),
+                            device_augment=True).map(_features)
+    val_ds = make_dataset(caches.val, batch_size=batch, shuffle=False, pad_multiple=pad,
+                          device_augment=True).map(_features)
+    return train_ds, val_ds

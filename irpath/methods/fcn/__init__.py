@@ -10,11 +10,12 @@ colour-coded labels in :mod:`irpath.io.colour_labels`; :mod:`.data`,
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import numpy as np
 
 from irpath.io.colour_labels import CLASS_NAMES
-from irpath.methods.base import Method
+from irpath.methods.base import EvaluateOptions, Method
 from irpath.methods.fcn.config import DECODERS, LOSSES, FcnConfig, FcnTrainConfig
 
 TRAIN_HELP = """\
@@ -51,6 +52,13 @@ flags given on the command line override it.
 """
 
 
+
+@dataclasses.dataclass(frozen=True)
+class FcnEvaluateOptions(EvaluateOptions):
+    """``irpath evaluate fcn``: the labelled images (``--manifest``; ``--data`` also works)."""
+
+    manifest: str | None = None
+
 class VggFcn(Method):
     name = "fcn"
     modality = "rgb"
@@ -61,6 +69,7 @@ class VggFcn(Method):
     map_names = CLASS_NAMES
     result_arrays = ("classes",)
     evaluate_outputs = ("report.json", "predictions/", "overlays/")
+    evaluate_options = FcnEvaluateOptions
 
     # -- command line ------------------------------------------------------------------
     def add_train_arguments(self, p: argparse.ArgumentParser) -> None:
@@ -69,10 +78,6 @@ class VggFcn(Method):
                        help="training images: an image,label manifest or an images/ + labels/ folder")
         p.add_argument("--val-manifest", required=True, metavar="CSV|DIR",
                        help="validation images (selects the best epoch), same layouts")
-        p.add_argument("--epochs", type=int, default=t.epochs, help=f"epochs (default {t.epochs})")
-        p.add_argument("--batch-size", type=int, default=t.batch_size,
-                       help=f"images (or crops) per batch and replica (default {t.batch_size})")
-        p.add_argument("--lr", type=float, default=t.lr, help=f"Adam learning rate (default {t.lr:g})")
         p.add_argument("--decay", type=float, default=t.decay,
                        help=f"learning-rate decay factor per epoch (default {t.decay})")
         p.add_argument("--loss", choices=LOSSES, default=t.loss,
@@ -93,8 +98,6 @@ class VggFcn(Method):
                             "layout (Keras 3 .weights.h5, or the legacy vgg16_weights_tf_dim_ordering_"
                             "tf_kernels_notop.h5 in ~/.keras/models), or 'imagenet' (Keras downloads "
                             "and caches it; needs the network) (default: random)")
-        p.add_argument("--seed", type=int, default=t.seed, help="weights, order, crops, flips, noise "
-                                                                "(default 0)")
         p.add_argument("--cut", default=d.cut, metavar="LAYER",
                        help=f"last VGG16 layer of the encoder (default {d.cut}; block2_conv2 for "
                             "Experiments 1-3)")
@@ -107,19 +110,45 @@ class VggFcn(Method):
         p.add_argument("--freeze-encoder", action="store_true", help="keep the VGG16 layers fixed")
 
     model_flags = ("cut", "decoder", "decoder_filters", "freeze_encoder")
-    train_flags = ("epochs", "batch_size", "lr", "decay", "loss", "l1", "l2", "tv_weight", "crop",
-                    "noise_std", "vgg_weights", "seed")
+    train_flags = ("decay", "loss", "l1", "l2", "tv_weight", "crop", "noise_std", "vgg_weights")
+    flag_help = {"batch_size": "images (or crops) per batch and replica", "lr": "Adam learning rate",
+                 "seed": "weights, order, crops, flips, noise"}
 
     negated_flags = {"mirror": "no_mirror"}
 
     def data_from_args(self, args) -> dict:
         return {"train": args.train_manifest, "val": args.val_manifest}
 
-    def train(self, data, out_dir, model_cfg, train_cfg, *, strategy=None, verbose=None) -> dict:
-        from irpath.methods.fcn.train import train
+    # -- training (run by irpath.train.run) ---------------------------------------------
+    def load_data(self, data, model_cfg, train_cfg, run):
+        from irpath.methods.fcn.train import load_data
 
-        return train(data["train"], data["val"], out_dir, model_cfg, train_cfg, strategy=strategy,
-                     verbose=verbose)
+        return load_data(data, train_cfg)
+
+    def fingerprint_inputs(self, data, model_cfg, train_cfg) -> dict:
+        from irpath.methods.fcn.train import fingerprint_inputs
+
+        return fingerprint_inputs(data)
+
+    def steps_per_epoch(self, ctx) -> int:
+        from irpath.methods.fcn.train import steps_per_epoch
+
+        return steps_per_epoch(ctx)
+
+    def learning_rate(self, ctx):
+        from irpath.methods.fcn.train import learning_rate
+
+        return learning_rate(ctx.train_cfg, self.steps_per_epoch(ctx))
+
+    def build_model(self, ctx):
+        from irpath.methods.fcn.train import build_model
+
+        return build_model(ctx.model_cfg, ctx.train_cfg, self.steps_per_epoch(ctx))
+
+    def datasets(self, ctx):
+        from irpath.methods.fcn.train import datasets
+
+        return datasets(ctx)
 
     # -- inference ---------------------------------------------------------------------
     def output_names(self, cfg) -> tuple[str, ...]:
@@ -152,11 +181,11 @@ class VggFcn(Method):
         group.add_argument("--manifest", metavar="CSV|DIR", default=None,
                            help="fcn: image,label manifest or images/ + labels/ folder")
 
-    def evaluate(self, predictor, args, out_dir) -> dict:
+    def evaluate(self, predictor, options, out_dir) -> dict:
         from irpath.errors import ConfigError
         from irpath.methods.fcn.evaluate import evaluate
 
-        data = getattr(args, "manifest", None) or getattr(args, "data", None)
+        data = options.manifest or options.data
         if not data:
             raise ConfigError("evaluate fcn needs --manifest CSV|DIR (labelled images: an image,label "
                               "manifest or an images/ + labels/ folder)")

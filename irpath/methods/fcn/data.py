@@ -20,8 +20,6 @@ uninterrupted one would.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
@@ -112,14 +110,6 @@ def read_pairs(source) -> Pairs:
     pairs = list_pairs(source)
     images, labels = zip(*(read_pair(i, lab) for i, lab in pairs))
     return Pairs(list(images), list(labels), pairs, Path(source))
-
-
-def fingerprint(source) -> str:
-    """A hash of the pairs' paths, sizes and modification times (what training depends on)."""
-    rows = []
-    for image, label in list_pairs(source):
-        rows.append([[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in (Path(image), Path(label))])
-    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
 
 
 def window_of(pairs: Pairs, crop: int | None, what: str):

@@ -74,25 +74,19 @@ class MultiLoss(Method):
                        help="a GlaS folder or an image,label,class manifest CSV")
         p.add_argument("--mode", choices=("joint", "class", "seg"), default=d.mode,
                        help=f"what to train (Table 1): joint, class or seg (default {d.mode})")
-        p.add_argument("--epochs", type=int, default=t.epochs,
-                       help=f"epochs of the main phase (default {t.epochs})")
         p.add_argument("--pretrain-epochs", type=int, default=t.pretrain_epochs,
                        help=f"classifier pre-training epochs, joint mode (default {t.pretrain_epochs})")
         p.add_argument("--lambda", dest="lam", type=float, default=t.lam,
                        help=f"λ of eq. 5 (default {t.lam})")
         p.add_argument("--optimizer", choices=OPTIMIZERS, default=t.optimizer,
                        help=f"optimiser (default {t.optimizer})")
-        p.add_argument("--lr", type=float, default=t.lr, help=f"learning rate (default {t.lr:g})")
         p.add_argument("--momentum", type=float, default=t.momentum,
                        help=f"SGD momentum (default {t.momentum})")
-        p.add_argument("--batch-size", type=int, default=t.batch_size,
-                       help=f"crops per batch and replica (default {t.batch_size})")
         p.add_argument("--crop", type=int, default=t.crop, help=f"training crop side (default {t.crop})")
         p.add_argument("--resize", type=int, default=t.resize,
                        help=f"GlaS images are resized to this side (default {t.resize})")
         p.add_argument("--tile", type=int, default=t.tile,
                        help=f"non-overlapping tile side after resizing (default {t.tile})")
-        p.add_argument("--seed", type=int, default=t.seed, help="split, weights, order (default 0)")
         p.add_argument("--filters", type=int, default=d.filters,
                        help=f"first-level filters (default {d.filters})")
         p.add_argument("--depth", type=int, default=d.depth, help=f"poolings per component "
@@ -111,8 +105,10 @@ class MultiLoss(Method):
         p.add_argument("--no-augment", action="store_true", help="no augmentation (crops only)")
 
     model_flags = ("mode", "filters", "depth", "score", "prior_entry")
-    train_flags = ("epochs", "pretrain_epochs", "lam", "optimizer", "lr", "momentum", "batch_size",
-                    "crop", "resize", "tile", "seed", "prior_use")
+    train_flags = ("pretrain_epochs", "lam", "optimizer", "momentum", "crop", "resize", "tile",
+                   "prior_use")
+    flag_help = {"epochs": "epochs of the main phase", "batch_size": "crops per batch and replica",
+                 "seed": "split, weights, order"}
 
     negated_flags = {"augment": "no_augment"}
 
@@ -128,10 +124,36 @@ class MultiLoss(Method):
         score_benign, score_malignant; scores as constant planes)."""
         return tuple(cfg.channels)
 
-    def train(self, data, out_dir, model_cfg, train_cfg, *, strategy=None, verbose=None) -> dict:
-        from irpath.methods.multiloss.train import train
+    # -- training (run by irpath.train.run) ---------------------------------------------
+    def phases(self, model_cfg, train_cfg, run) -> tuple:
+        from irpath.methods.multiloss.train import phases
 
-        return train(data["data"], out_dir, model_cfg, train_cfg, strategy=strategy, verbose=verbose)
+        return phases(model_cfg, train_cfg)
+
+    def load_data(self, data, model_cfg, train_cfg, run):
+        from irpath.methods.multiloss.train import load_data
+
+        return load_data(data, train_cfg, run)
+
+    def fingerprint_inputs(self, data, model_cfg, train_cfg) -> dict:
+        from irpath.methods.multiloss.train import fingerprint_inputs
+
+        return fingerprint_inputs(data)
+
+    def steps_per_epoch(self, ctx) -> int:
+        from irpath.methods.multiloss.train import steps_per_epoch
+
+        return steps_per_epoch(ctx)
+
+    def build_model(self, ctx):
+        from irpath.methods.multiloss.train import build_model
+
+        return build_model(ctx)
+
+    def datasets(self, ctx):
+        from irpath.methods.multiloss.train import datasets
+
+        return datasets(ctx)
 
     def inference_model(self, model):
         from irpath.models.multiloss import inference_model
@@ -171,14 +193,13 @@ class MultiLoss(Method):
                            help="multiloss: a GlaS folder (the test part of the run's split.json) "
                                 "or an image,label,class manifest (every row)")
 
-    def evaluate(self, predictor, args, out_dir) -> dict:
+    def evaluate(self, predictor, options, out_dir) -> dict:
         from irpath.errors import ConfigError
         from irpath.methods.multiloss.evaluate import evaluate
 
-        data = getattr(args, "data", None)
-        if not data:
+        if not options.data:
             raise ConfigError("evaluate multiloss needs --data GLAS_DIR|MANIFEST (the labelled images)")
-        return evaluate(predictor, data, out_dir)
+        return evaluate(predictor, options.data, out_dir)
 
     def brief(self, report: dict) -> dict:
         out = {k: report.get(k) for k in ("mode", "n_images", "class_accuracy", "pixel_accuracy")}

@@ -21,7 +21,7 @@ import dataclasses
 
 import numpy as np
 
-from irpath.methods.base import Method
+from irpath.methods.base import EvaluateOptions, Method
 from irpath.methods.nuclei.config import CLASS_MAP_NAMES, NucleiConfig, NucleiTrainConfig
 
 TRAIN_HELP = """\
@@ -88,6 +88,17 @@ def stain_from_image(path) -> dict:
     return {"mean": list(stats.mean), "std": list(stats.std)}
 
 
+
+@dataclasses.dataclass(frozen=True)
+class NucleiEvaluateOptions(EvaluateOptions):
+    """``irpath evaluate nuclei``: the labelled folder, its class map, test-time augmentation,
+    the inner threshold (None: the model's) and a validation folder to calibrate it on first."""
+
+    class_map: str | None = None
+    tta: bool = False
+    inner_threshold: float | None = None
+    calibrate: str | None = None
+
 class Nuclei(Method):
     name = "nuclei"
     modality = "rgb"
@@ -98,19 +109,17 @@ class Nuclei(Method):
     map_names = ("background", "tumour", "lymphocyte", "stroma", "contour")
     result_arrays = ("instances", "classes", "label")
     evaluate_outputs = ("report.json", "instances/", "overlays/")
+    evaluate_options = NucleiEvaluateOptions
 
     model_flags = ("decoder_filters", "dropout", "encoder_blocks", "encoder_filters", "min_area", "radius")
-    train_flags = ("epochs", "batch_size", "lr", "weight_decay", "beta", "vgg_weights", "encoder_weights",
-                    "patch", "patches_per_image", "crop", "steps_per_epoch", "class_map", "seed")
+    train_flags = ("weight_decay", "beta", "vgg_weights", "encoder_weights", "patch",
+                   "patches_per_image", "crop", "steps_per_epoch", "class_map")
+    flag_help = {"batch_size": "crops per batch and replica", "lr": "Adam learning rate"}
 
     def add_train_arguments(self, p: argparse.ArgumentParser) -> None:
         d, t = NucleiConfig(), NucleiTrainConfig()
         p.add_argument("--train", required=True, metavar="DIR", help="training folder (images/, labels/)")
         p.add_argument("--val", required=True, metavar="DIR", help="validation folder (model selection)")
-        p.add_argument("--epochs", type=int, default=t.epochs, help=f"epochs (default {t.epochs})")
-        p.add_argument("--batch-size", type=int, default=t.batch_size,
-                       help=f"crops per batch and replica (default {t.batch_size})")
-        p.add_argument("--lr", type=float, default=t.lr, help=f"Adam learning rate (default {t.lr:g})")
         p.add_argument("--weight-decay", type=float, default=t.weight_decay,
                        help=f"decoupled weight decay, AdamW (default {t.weight_decay:g}; 0: plain Adam)")
         p.add_argument("--beta", type=float, default=t.beta,
@@ -132,7 +141,6 @@ class Nuclei(Method):
         p.add_argument("--class-map", default=None, metavar="MAP",
                        help=f"type -> class mapping for inst_map/type_map labels: {'|'.join(CLASS_MAP_NAMES)}"
                             "|FILE.json|'1:tumour,2:lymphocyte,3:stroma'")
-        p.add_argument("--seed", type=int, default=t.seed, help="random seed (default 0)")
         p.add_argument("--no-augment", action="store_true", help="random crops only, no augmentation")
         p.add_argument("--decoder-filters", type=_int_list, default=d.decoder_filters, metavar="A,B,C,D",
                        help="filters of the 4 decoder blocks (default 256,128,64,64)")
@@ -176,14 +184,49 @@ class Nuclei(Method):
             model = dataclasses.replace(model, stain=stain_from_image(args.stain_reference))
         return model, train
 
-    def data_from_args(self, args) -> dict:
-        return {"train": args.train, "val": args.val}
+    # -- training (run by irpath.train.run) ---------------------------------------------
+    def load_data(self, data, model_cfg, train_cfg, run):
+        from irpath.methods.nuclei.train import check_data
 
-    def train(self, data, out_dir, model_cfg, train_cfg, *, strategy=None, verbose=None) -> dict:
-        from irpath.methods.nuclei.train import train
+        return check_data(data, model_cfg, train_cfg)
 
-        return train(data["train"], data["val"], out_dir, model_cfg, train_cfg, strategy=strategy,
-                     verbose=verbose)
+    def fingerprint_inputs(self, data, model_cfg, train_cfg) -> dict:
+        from irpath.methods.nuclei.train import fingerprint_inputs
+
+        return fingerprint_inputs(data, train_cfg)
+
+    def phases(self, model_cfg, train_cfg, run) -> tuple:
+        from irpath.methods.nuclei.train import phases
+
+        return phases(model_cfg, train_cfg, run)
+
+    def prepare_run(self, ctx):
+        from irpath.methods.nuclei.train import read_training_data
+
+        return read_training_data(ctx)
+
+    def steps_per_epoch(self, ctx) -> int:
+        from irpath.methods.nuclei.train import steps_per_epoch
+
+        return steps_per_epoch(ctx)
+
+    def build_model(self, ctx):
+        from irpath.methods.nuclei.train import build_model
+
+        return build_model(ctx.model_cfg, ctx.train_cfg)
+
+    def datasets(self, ctx):
+        from irpath.methods.nuclei.train import datasets
+
+        return datasets(ctx)
+
+    def after_fit(self, ctx) -> None:
+        from irpath.methods.nuclei.train import after_fit
+
+        after_fit(ctx)
+
+    def stain(self, cfg) -> dict | None:
+        return cfg.stain
 
     def threshold(self, cfg, threshold: float | None = None) -> float | None:
         """The inner-part threshold: ``threshold`` (checked) or the config's
@@ -230,18 +273,15 @@ class Nuclei(Method):
                            help="nuclei: first pick the inner threshold (argmax or 0.50-0.95) with the "
                                 "best object F1 on these validation images, then evaluate --data with it")
 
-    def evaluate(self, predictor, args, out_dir) -> dict:
+    def evaluate(self, predictor, options, out_dir) -> dict:
         from irpath.errors import ConfigError
         from irpath.methods.nuclei.evaluate import evaluate
 
-        data = getattr(args, "data", None)
-        if not data:
+        if not options.data:
             raise ConfigError("evaluate nuclei needs --data DIR (a folder with images/ and labels/)")
-        return evaluate(predictor, data, out_dir, class_map=getattr(args, "class_map", None),
-                        tta=bool(getattr(args, "tta", None)),
-                        inner_threshold=getattr(args, "inner_threshold", None),
-                        calibrate=getattr(args, "calibrate", None),
-                        memory_limit=getattr(args, "memory_limit_bytes", None))
+        return evaluate(predictor, options.data, out_dir, class_map=options.class_map, tta=options.tta,
+                        inner_threshold=options.inner_threshold, calibrate=options.calibrate,
+                        memory_limit=options.memory_limit)
 
     def brief(self, report: dict) -> dict:
         a = report.get("all", {})

@@ -1,11 +1,12 @@
-"""Training the nuclei network: the recipe glue around the core run directory.
+"""The nuclei network's recipe, run by the driver (:func:`irpath.train.run`).
 
 Data: :mod:`.data` (patches of the training images with whole-image targets,
 random crops through the core's joint augmentation; validation on tiles of the
 validation images). Model: :func:`irpath.models.resnet_unet.build_resnet34_unet`
 (also the inference model). Loss: :class:`irpath.losses.weighted_ce.NucleiLoss`
-(eq. 4). Optimiser: Adam with decoupled weight decay (AdamW). Run directory,
-resume, checkpoints and export are the core's (:mod:`irpath.train.run_dir`).
+(eq. 4). Optimiser: Adam with decoupled weight decay (AdamW). After the fit the
+inner threshold is calibrated on the validation images. Run directory, resume,
+checkpoints and export are the driver's.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 import warnings
 
 from irpath.methods.nuclei.config import NucleiConfig, NucleiTrainConfig
-from irpath.train.run_dir import RunDirectory, finish, fit, log
+from irpath.train.run_dir import RunDirectory, log
 
 NAME = "nuclei"
 
@@ -39,73 +40,75 @@ def build_model(model_cfg: NucleiConfig, train_cfg: NucleiTrainConfig, *, compil
     return model
 
 
-def train(train_dir, val_dir, out_dir, model_cfg: NucleiConfig = NucleiConfig(),
-          train_cfg: NucleiTrainConfig = NucleiTrainConfig(), *, strategy=None,
-          verbose: int | None = None) -> dict:
-    """Train the nuclei network; resumes if ``out_dir`` holds an interrupted run.
+def check_data(data: dict, model_cfg: NucleiConfig, train_cfg: NucleiTrainConfig) -> dict:
+    """The class map, weight files and image pairs, checked before any training work."""
+    from irpath.methods.nuclei import data as nd
 
-    Args:
-        train_dir, val_dir: dataset folders (``images/`` + ``labels/``, see :mod:`.data`).
-        out_dir: the run directory (created).
-        model_cfg, train_cfg: the recipe.
-        strategy: a ``tf.distribute`` strategy; default from :func:`make_strategy`.
-        verbose: Keras verbosity; default a progress bar on a terminal, else a line per epoch.
+    class_map = nd.parse_class_map(train_cfg.class_map)
+    nd.check_weights_file(train_cfg.vgg_weights, "VGG16 weights", "--vgg-weights")
+    nd.check_weights_file(train_cfg.encoder_weights, "encoder weights", "--encoder-weights")
+    return {"class_map": class_map, "train": nd.find_pairs(data["train"]), "val": nd.find_pairs(data["val"])}
 
-    Returns:
-        A summary dict (also written to ``out_dir/train_summary.json``).
-    """
-    from irpath.methods import get_method
-    from irpath.methods.nuclei import data
 
-    class_map = data.parse_class_map(train_cfg.class_map)
-    data.check_weights_file(train_cfg.vgg_weights, "VGG16 weights", "--vgg-weights")
-    data.check_weights_file(train_cfg.encoder_weights, "encoder weights", "--encoder-weights")
-    train_pairs, val_pairs = data.find_pairs(train_dir), data.find_pairs(val_dir)
-    run = RunDirectory(out_dir)
-    model_cfg = _with_recorded_threshold(run, model_cfg, train_cfg)
-    run.start(NAME, model_cfg, train_cfg, data={"train": data.fingerprint(train_pairs, class_map),
-                                                "val": data.fingerprint(val_pairs, class_map)})
+def fingerprint_inputs(data: dict, train_cfg: NucleiTrainConfig) -> dict:
+    """The image and label files of each folder, and the class map."""
+    from irpath.methods.nuclei import data as nd
+
+    class_map = nd.parse_class_map(train_cfg.class_map)
+    return {k: ([p for pair in nd.find_pairs(data[k]) for p in pair], class_map) for k in ("train", "val")}
+
+
+def phases(model_cfg: NucleiConfig, train_cfg: NucleiTrainConfig, run) -> tuple:
+    """One phase, whose model config keeps the inner threshold a calibrating run recorded."""
+    from irpath.train import Phase
+
+    return (Phase(model_cfg=_with_recorded_threshold(run, model_cfg, train_cfg), train_cfg=train_cfg),)
+
+
+def read_training_data(ctx) -> dict:
+    """Training patches with their targets and validation tiles (read once per phase)."""
+    from irpath.methods.nuclei import data as nd
+
+    cfg, train_cfg, pairs = ctx.model_cfg, ctx.train_cfg, ctx.data
     if train_cfg.beta > 0 and train_cfg.vgg_weights is None:
         print("warning: perceptual loss disabled: no --vgg-weights file given (VGG16 weights are "
               "never downloaded); training with the weighted cross-entropy alone", file=sys.stderr)
-    if not model_cfg.is_resnet34:
-        log(f"note: encoder {model_cfg.encoder_blocks} x {model_cfg.encoder_filters} is not ResNet34 "
+    if not cfg.is_resnet34:
+        log(f"note: encoder {cfg.encoder_blocks} x {cfg.encoder_filters} is not ResNet34 "
             "(the paper's); use such trunks for tests only")
-
-    log(f"reading {len(train_pairs)} training and {len(val_pairs)} validation images")
-    images, labels = data.read_dataset(train_pairs, class_map=class_map, stain=model_cfg.stain)
-    val_images, val_labels = data.read_dataset(val_pairs, class_map=class_map, stain=model_cfg.stain)
-    patches, targets = data.training_patches(images, labels, patch=train_cfg.patch,
-                                             per_image=train_cfg.patches_per_image)
-    val_x, val_y = data.validation_tiles(val_images, val_labels, tile=train_cfg.crop)
+    log(f"reading {len(pairs['train'])} training and {len(pairs['val'])} validation images")
+    images, labels = nd.read_dataset(pairs["train"], class_map=pairs["class_map"], stain=cfg.stain)
+    val_images, val_labels = nd.read_dataset(pairs["val"], class_map=pairs["class_map"], stain=cfg.stain)
+    patches, targets = nd.training_patches(images, labels, patch=train_cfg.patch,
+                                           per_image=train_cfg.patches_per_image)
+    val_x, val_y = nd.validation_tiles(val_images, val_labels, tile=train_cfg.crop)
     log(f"{len(patches)} training patches, {len(val_x)} validation tiles of {train_cfg.crop} px")
+    return {"patches": patches, "targets": targets, "val_x": val_x, "val_y": val_y}
 
-    def datasets(global_batch):
-        import tensorflow as tf
 
-        steps = data.steps_per_epoch(len(patches), global_batch, train_cfg.steps_per_epoch)
-        epoch = int(run.state().get("epoch", 0))  # the epoch fit() resumes at
-        train_ds = data.train_dataset(patches, targets, crop=train_cfg.crop, batch=global_batch,
-                                      seed=train_cfg.seed, augment=train_cfg.augment_config(),
-                                      epoch=epoch, steps=steps)
-        val_ds = tf.data.Dataset.from_tensor_slices((val_x, val_y)).batch(global_batch)
-        return train_ds, val_ds
+def steps_per_epoch(ctx) -> int:
+    from irpath.methods.nuclei import data as nd
 
-    def build():
-        return build_model(model_cfg, train_cfg)
+    return nd.steps_per_epoch(len(ctx.prepared["patches"]), ctx.global_batch, ctx.train_cfg.steps_per_epoch)
 
-    from irpath.train.strategy import make_strategy
 
-    strategy = strategy or make_strategy()
-    global_batch = train_cfg.batch_size * strategy.num_replicas_in_sync
-    info = fit(run, build=build, datasets=datasets, epochs=train_cfg.epochs, seed=train_cfg.seed,
-               batch_size=train_cfg.batch_size, strategy=strategy, verbose=verbose,
-               steps_per_epoch=data.steps_per_epoch(len(patches), global_batch,
-                                                    train_cfg.steps_per_epoch),
-               lr=train_cfg.lr)
-    if train_cfg.calibrate and run.is_writer:
-        calibrate_run(run, val_pairs, class_map=train_cfg.class_map)
-    return finish(run, get_method(NAME), fit_info=info)
+def datasets(ctx):
+    import tensorflow as tf
+
+    from irpath.methods.nuclei import data as nd
+
+    d, train_cfg = ctx.prepared, ctx.train_cfg
+    train_ds = nd.train_dataset(d["patches"], d["targets"], crop=train_cfg.crop, batch=ctx.global_batch,
+                                seed=train_cfg.seed, augment=train_cfg.augment_config(),
+                                epoch=ctx.start_epoch, steps=steps_per_epoch(ctx))
+    val_ds = tf.data.Dataset.from_tensor_slices((d["val_x"], d["val_y"])).batch(ctx.global_batch)
+    return train_ds, val_ds
+
+
+def after_fit(ctx) -> None:
+    """Calibrate the inner threshold on the validation images (``--inner-threshold calibrate``)."""
+    if ctx.train_cfg.calibrate:
+        calibrate_run(ctx.run, ctx.data["val"], class_map=ctx.train_cfg.class_map)
 
 
 def _with_recorded_threshold(run: RunDirectory, model_cfg: NucleiConfig,

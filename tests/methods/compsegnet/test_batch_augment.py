@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 
 from irpath.data.augment import dihedral, random_dihedral
-from irpath.data.batch_augment import batch_dihedral, batch_random_dihedral, draw_transforms
+from irpath.methods.compsegnet.batch_augment import batch_dihedral, batch_random_dihedral, draw_transforms
 
 
 def test_batch_dihedral_equals_numpy_dihedral_for_every_k(rng):

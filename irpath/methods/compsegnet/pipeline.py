@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from irpath.data.augment import random_dihedral
-from irpath.data.batch_augment import batch_dihedral, draw_transforms
+from irpath.methods.compsegnet.batch_augment import batch_dihedral, draw_transforms
 from irpath.data.cache import CacheIndex
 from irpath.data.spot_reader import SpotReader
 from irpath.errors import ConfigError, ShapeError
@@ -82,21 +82,6 @@ def _slices(index: CacheIndex, ids) -> dict:
     }
 
 
-def comparative_pattern(batch_size: int, n_batches: int) -> np.ndarray:
-    """Which stream (0 = cancer, 1 = cancer-free) fills each slot of each batch.
-
-    Classes alternate within a batch, so a batch of k holds ceil(k/2) of the
-    class it starts with and floor(k/2) of the other; the starting class
-    alternates from batch to batch.
-
-    Returns:
-        (n_batches * batch_size,) int64.
-    """
-    b = np.arange(n_batches)[:, None]
-    j = np.arange(batch_size)[None, :]
-    return ((b + j) % 2).astype(np.int64).ravel()
-
-
 def _permutations(n: int, rows, seed) -> tf.Tensor:
     """(rows * n,) int32: ``rows`` independent stateless permutations of range(n), concatenated."""
     draws = tf.random.stateless_uniform(tf.stack([rows, n]), seed=seed)
@@ -120,7 +105,8 @@ def _epoch_order(labels: np.ndarray, per_epoch: int, batch_size: int, *, shuffle
     steps = per_epoch // batch_size
 
     def order(e):
-        # Slot j of global batch b holds class (b + j) % 2 (0 = cancer): see comparative_pattern.
+        # Slot j of global batch b holds class (b + j) % 2 (0 = cancer): classes alternate within a
+        # batch (ceil(k/2) of the class it starts with), and the starting class from batch to batch.
         b = e * steps + tf.range(steps, dtype=tf.int64)[:, None]
         cls = tf.reshape((b + tf.range(batch_size, dtype=tf.int64)[None, :]) % 2, [-1])
         out = tf.zeros([per_epoch], tf.int32)

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from irpath.train.optimizers import RMSprop
+from irpath.methods.compsegnet.optimizer import RMSprop
 
 
 def one_step(opt, grad):

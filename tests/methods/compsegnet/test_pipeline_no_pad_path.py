@@ -4,10 +4,11 @@ padded path, cropped: same order, same augmentation, same masks."""
 import numpy as np
 import pytest
 
-from irpath.data import build_cache, make_dataset
+from irpath.data import build_cache
+from irpath.methods.compsegnet.pipeline import make_dataset
 from irpath.io import read_manifest
 
-from .conftest import AXIS, write_spots
+from tests.data.conftest import AXIS, write_spots
 
 
 @pytest.mark.parametrize("hw", [(8, 8), (8, 16)])

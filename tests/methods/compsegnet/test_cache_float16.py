@@ -2,12 +2,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from irpath.data import build_cache, make_dataset
+from irpath.data import build_cache
+from irpath.methods.compsegnet.pipeline import make_dataset
 from irpath.data.cache import FLOAT16_ABS_ERROR, FLOAT16_REL_ERROR
 from irpath.errors import ConfigError, InvalidValuesError
 from irpath.io import read_manifest
 
-from .conftest import AXIS, write_spots
+from tests.data.conftest import AXIS, write_spots
 
 
 @pytest.fixture

@@ -2,11 +2,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from irpath.data import build_cache, make_dataset, padded_size
+from irpath.data import build_cache
+from irpath.methods.compsegnet.pipeline import make_dataset, padded_size
 from irpath.errors import ConfigError
 from irpath.io import read_manifest
 
-from .conftest import AXIS, write_spots
+from tests.data.conftest import AXIS, write_spots
 
 
 def batches(ds):

@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from irpath.data import build_cache, make_dataset
+from irpath.data import build_cache
+from irpath.methods.compsegnet.pipeline import make_dataset
 from irpath.io import read_manifest
 from irpath.layers import DihedralTransform
 
-from .conftest import AXIS, write_spots
+from tests.data.conftest import AXIS, write_spots
 
 KW = dict(batch_size=3, augment=True, comparative=True, seed=4, pad_multiple=8, steps_per_epoch=2)
 
