@@ -20,7 +20,8 @@ import json
 from pathlib import Path
 
 from irpath.errors import ConfigError, MissingFileError
-from irpath.inference.loading import INFERENCE_FILE, RUN_CONFIG, load_inference_model, model_files
+from irpath.inference.loading import load_inference_model, model_files
+from irpath.io.model_folder import INFERENCE_FILE, RUN_CONFIG
 from irpath.io.paths import (CLAIMS_FILE, TMP_MARK, OutputError, atomic_path, plan_outputs,
                              read_claims)
 

@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 
 from irpath.errors import IrpathError, MissingFileError
-from irpath.inference.loading import (EXPORT_META, INFERENCE_FILE, load_inference_model, model_files,
+from irpath.inference.loading import (load_inference_model, model_files,
                                       record_mpp, recorded_mpp, write_export_meta)
+from irpath.io.model_folder import EXPORT_META, INFERENCE_FILE
 from irpath.io.paths import (atomic_path, check_free_space, environment_error, remove_temporaries,
                              same_or_inside)
 

@@ -22,9 +22,7 @@ from irpath.config import read_recipe
 from irpath.errors import ConfigError, IrpathError, MissingFileError, UnsupportedFormatError
 from irpath.io.paths import atomic_write_json
 
-EXPORT_META = "irpath.json"
-RUN_CONFIG = "config.json"
-INFERENCE_FILE = "segmenter.keras"
+from irpath.io.model_folder import EXPORT_META, INFERENCE_FILE, RESOLUTION_FILE, RUN_CONFIG
 
 
 class ModelFileError(IrpathError):
@@ -200,15 +198,17 @@ def model_meta(path) -> tuple[str, object]:
 
 def model_files(path) -> list[Path]:
     """What loading the model at ``path`` reads: its file or folder and the recipe and
-    statistics beside it (outputs must never replace one)."""
-    path = Path(path)
-    if path.is_file():
-        return [path, *(f / name for f in (path.parent, path.parent.parent)
-                        for name in (RUN_CONFIG, "stats.npz"))]
-    if (path / "saved_model.pb").exists():
-        return [path]
-    return [path / name for name in (INFERENCE_FILE, RUN_CONFIG, "stats.npz", EXPORT_META,
-                                     "saved_model", "saved_model.pb", "variables")]
+    method files beside it (outputs must never replace one); see
+    :func:`irpath.io.model_folder.model_files`."""
+    from irpath.io import model_folder
+    from irpath.methods import get_method
+
+    try:
+        name, _ = model_meta(path)
+        own = tuple(f for f in get_method(name).run_outputs if not f.endswith("/"))
+    except IrpathError:  # not a model (yet): its files are what the layout names
+        own = ()
+    return model_folder.model_files(path, own)
 
 
 def load_predictor(path, method: str | None = None) -> Predictor:
@@ -250,9 +250,6 @@ def write_export_meta(folder: Path, method: str, cfg) -> None:
     meta = recipe_sections(method, cfg)
     meta["maps"] = list(get_method(method).output_names(cfg))
     atomic_write_json(Path(folder) / EXPORT_META, meta)
-
-
-RESOLUTION_FILE = "resolution.json"
 
 
 def record_mpp(run_dir, mpp: float) -> None:

@@ -9,7 +9,8 @@ import pytest
 import tensorflow as tf
 
 from irpath.errors import TrainingDivergedError
-from irpath.train.run_dir import RunDirectory, fit
+from irpath.train.fit import fit
+from irpath.train.run_dir import RunDirectory
 
 
 @dataclasses.dataclass(frozen=True)

@@ -146,3 +146,23 @@ def test_cli_in_a_fresh_process_loads_the_run(joint_run, tiny_glas, tmp_path):
     here = tmp_path / "here"
     assert main(["predict", "--model", str(joint_run), "--input", str(image), "--out", str(here)]) == 0
     np.testing.assert_allclose(np.load(tmp_path / "pred" / "img.npy"), np.load(here / "img.npy"), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_joint_training_under_two_local_workers(tiny_glas, tmp_path):
+    """Both phases under 2 MultiWorkerMirroredStrategy workers: phase 2 of every worker starts
+    from its own phase-1 classifier; only the chief writes the run (and its classifier/)."""
+    import os
+
+    out, scratch = tmp_path / "run", tmp_path / "tmp"
+    scratch.mkdir()
+    cmd = [sys.executable, "-m", "irpath", "train", "multiloss", "--data", str(tiny_glas), "--out", str(out),
+           "--epochs", "1", "--pretrain-epochs", "1", "--local-workers", "2", *TINY]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TMPDIR=str(scratch))
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["replicas"] == 2 and summary["pretrain"]["replicas"] == 2
+    assert summary["pretrain"]["run_dir"] == str(out / "classifier")
+    assert (out / "classifier" / "best.keras").exists() and (out / "saved_model" / "saved_model.pb").exists()
+    assert not [p for p in scratch.iterdir() if p.name.startswith("irpath-worker")]
