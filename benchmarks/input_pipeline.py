@@ -124,7 +124,7 @@ def measure(cache_dir: Path, batch_size: int, passes: int, cold_passes: int) -> 
     import tensorflow as tf
 
     from irpath.data import CacheIndex
-    from irpath.methods.compsegnet.pipeline import make_dataset
+    from irpath.methods.compsegnet.data import make_dataset
     from irpath.data.cache import _file_dtype
     from irpath.layers import DihedralTransform
 

@@ -12,17 +12,8 @@ HELP = """\
 Evaluate a trained model on labelled data with its method's metrics. The method
 is read from the model; METHOD may be given and must then agree with it.
 
-compsegnet: as in the CompSegNet paper, activation maps are thresholded (default
-0.35), each spot's tumour fraction (active tissue pixels / tissue pixels) is
-scored against its label by ROC (spot-level AUC), and Dice is computed between
-the thresholded map and the manifest's `mask` over cancer spots. auc_pooled
-ranks the spots by their pooled activation instead (the mean of the map over the
-tissue, the input of the pooling neuron; no threshold). Writes
-EVAL_DIR/report.json (auc, auc_pooled, dice_mean, dice_std, threshold, per-spot
-list), roc.png (both ROC curves), overlays/*.png and maps/*.npy.
-
-Every method writes EVAL_DIR/report.json; the method-specific options below
-are used by the method named in their help.
+Every method writes EVAL_DIR/report.json; each method's group below says what it
+measures, and its options are used by the method named in their help.
 """
 
 
@@ -49,7 +40,7 @@ def add_parser(sub):
         help="the labelled data (a method without its own evaluation: an image,label manifest, "
              "scored by pixel accuracy and Dice)")
     for name in method_names():
-        group = p.add_argument_group(f"{name} options")
+        group = p.add_argument_group(f"{name} options", get_method(name).evaluate_help or None)
         get_method(name).add_evaluate_arguments(_SharedGroup(group, seen))
     p.set_defaults(func=run)
 

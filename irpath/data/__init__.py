@@ -1,5 +1,5 @@
 """Training data: the IR raw-file cache and its reader, the RGB pipeline, and the shared
-joint augmentation (CompSegNet's spot pipeline is :mod:`irpath.methods.compsegnet.pipeline`)."""
+joint augmentation (CompSegNet's spot pipeline is :mod:`irpath.methods.compsegnet.data`)."""
 
 from irpath.data.augment import dihedral, inverse_dihedral, random_dihedral, tf_dihedral
 from irpath.data.cache import CacheEntry, CacheIndex, build_cache

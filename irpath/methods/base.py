@@ -155,6 +155,8 @@ class Method:
         """The data of a training run (``{name: path}``, e.g. manifests) from parsed flags."""
         return {"train": args.train, "val": args.val}
 
+    #: What ``irpath evaluate`` measures for this method (its group in ``--help``).
+    evaluate_help: str = ""
     #: The typed options of ``irpath evaluate`` (a subclass of :class:`EvaluateOptions`).
     evaluate_options: type = EvaluateOptions
 

@@ -183,3 +183,9 @@ def test_registry_lists_compsegnet_and_refuses_unknown_names():
 
     with pytest.raises(ConfigError, match="unknown method 'nope'"):
         get_method("nope")
+
+
+def test_readme_shows_the_toy_method_as_it_is_tested():
+    readme = (ROOT / "README.md").read_text()
+    code = (ROOT / "tests" / "methods" / "toy_method.py").read_text()
+    assert f"```python\n{code}```" in readme and len(code.splitlines()) < 80

@@ -3,7 +3,7 @@
 The method's pieces live where the house layout puts them: the network in
 :mod:`irpath.models.compsegnet`, the pooling neuron in :mod:`irpath.layers`, the
 comparative loss in :mod:`irpath.losses`. Here: :mod:`.config` (the recipe and its
-mapping to the builder), :mod:`.pipeline` and :mod:`.batch_augment` (the comparative
+mapping to the builder), :mod:`.data` and :mod:`.batch_augment` (the comparative
 spot stream), :mod:`.optimizer` (the paper's RMSprop), :mod:`.train` (the recipe the
 driver runs) and :mod:`.evaluate` (the paper's spot-level evaluation).
 """
@@ -57,6 +57,14 @@ class CompSegNet(Method):
     map_names = ("tumour",)
     evaluate_outputs = ("report.json", "roc.png", "maps/", "overlays/", "cache/")
     evaluate_options = CompSegNetEvaluateOptions
+    evaluate_help = ("As in the CompSegNet paper, activation maps are thresholded (default 0.35), each "
+                     "spot's tumour fraction (active tissue pixels / tissue pixels) is scored against "
+                     "its label by ROC (spot-level AUC), and Dice is computed between the thresholded "
+                     "map and the manifest's mask over cancer spots. auc_pooled ranks the spots by their "
+                     "pooled activation instead (the mean of the map over the tissue, the input of the "
+                     "pooling neuron; no threshold). Writes EVAL_DIR/report.json (auc, auc_pooled, "
+                     "dice_mean, dice_std, threshold, per-spot list), roc.png (both ROC curves), "
+                     "overlays/*.png and maps/*.npy.")
 
     def add_train_arguments(self, p: argparse.ArgumentParser) -> None:
         d, t = CompSegNetConfig(), CompSegNetTrainConfig()
@@ -179,12 +187,9 @@ class CompSegNet(Method):
         return cfg.threshold
 
     def postprocess(self, maps, prepared, cfg, *, threshold=None) -> dict:
-        from irpath.metrics import tumour_fraction
+        from irpath.methods.compsegnet.postprocess import postprocess
 
-        thr = self.threshold(cfg, threshold)
-        return {"arrays": {}, "summary": {
-            "tumour_fraction": float(tumour_fraction(np.asarray(maps[..., 0]), prepared.tissue, thr)),
-            "tissue_pixels": int(prepared.tissue.sum())}}
+        return postprocess(maps, prepared.tissue, self.threshold(cfg, threshold))
 
     def plot_prediction(self, prepared, maps, result, path, *, title="", threshold=None) -> None:
         from irpath.viz.plots import plot_overlay

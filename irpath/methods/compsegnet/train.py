@@ -137,7 +137,7 @@ def build_model(ctx):
 def datasets(ctx):
     """An endless comparative stream from the epoch the fit resumes at (epoch e is a function
     of (seed, e)), and the validation spots."""
-    from irpath.methods.compsegnet.pipeline import make_dataset
+    from irpath.methods.compsegnet.data import make_dataset
 
     cfg, train_cfg, caches, batch = ctx.model_cfg, ctx.train_cfg, ctx.prepared, ctx.global_batch
     pad = cfg.multiple

@@ -163,21 +163,10 @@ class MultiLoss(Method):
 
     # -- inference ---------------------------------------------------------------------
     def postprocess(self, maps, prepared, cfg, *, threshold=None) -> dict:
-        """Gland instances (``inst``: connected components of Ŝ = argmax P, int32) and the class."""
-        from irpath.io.glas import CLASSES
-        from irpath.methods.multiloss.evaluate import gland_instances, split_maps
+        """Gland instances (``inst``, int32) and the class: see :mod:`.postprocess`."""
+        from irpath.methods.multiloss.postprocess import postprocess
 
-        parts = split_maps(np.asarray(maps), cfg.mode)
-        arrays, summary = {}, {}
-        if parts["scores"] is not None:
-            summary["class"] = CLASSES[int(np.argmax(parts["scores"]))]
-            summary["p_malignant"] = float(parts["scores"][1])
-        if parts["p_gland"] is not None:
-            inst = gland_instances(parts["p_gland"])
-            arrays["inst"] = inst
-            summary["glands"] = int(inst.max())
-            summary["gland_fraction"] = float((inst > 0).mean())
-        return {"arrays": arrays, "summary": summary}
+        return postprocess(maps, cfg.mode)
 
     def plot_prediction(self, prepared, maps, result, path, *, title="", threshold=None) -> None:
         from irpath.methods.multiloss.evaluate import plot_fig2, split_maps

@@ -3,7 +3,7 @@ and its optimisation and data (:class:`NucleiTrainConfig`).
 
 Defaults are the paper's (Sec. 2-3) or, where it is silent, the authors' code
 (``params.py``: post-processing min_area 20 / radius 1, test patches 224 with
-overlap 80, augmentation ranges). :meth:`NucleiConfig.model_kwargs` maps the
+overlap 80, augmentation ranges). :func:`network_kwargs` maps the
 model section to :func:`irpath.models.resnet_unet.build_resnet34_unet` keywords
 in exactly one place.
 """
@@ -109,12 +109,6 @@ class NucleiConfig:
         return (tuple(self.encoder_blocks) == RESNET34_BLOCKS
                 and tuple(self.encoder_filters) == RESNET34_FILTERS)
 
-    def model_kwargs(self) -> dict:
-        """Keyword arguments of :func:`~irpath.models.resnet_unet.build_resnet34_unet`."""
-        return dict(n_outputs=5, decoder_filters=tuple(self.decoder_filters), dropout=self.dropout,
-                    input_channels=self.in_channels, encoder_blocks=tuple(self.encoder_blocks),
-                    encoder_filters=tuple(self.encoder_filters))
-
 
 @dataclasses.dataclass(frozen=True)
 class NucleiTrainConfig:
@@ -214,3 +208,10 @@ class NucleiTrainConfig:
                              elastic_sigma=self.elastic_sigma, elastic_prob=self.elastic_prob,
                              flips=True, rot90=True, brightness=0.0, contrast=0.0, saturation=0.0,
                              hue=0.0, fill_mode="reflect")
+
+
+def network_kwargs(cfg: NucleiConfig) -> dict:
+    """Keyword arguments of :func:`~irpath.models.resnet_unet.build_resnet34_unet`."""
+    return dict(n_outputs=5, decoder_filters=tuple(cfg.decoder_filters), dropout=cfg.dropout,
+                input_channels=cfg.in_channels, encoder_blocks=tuple(cfg.encoder_blocks),
+                encoder_filters=tuple(cfg.encoder_filters))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 import warnings
 
-from irpath.methods.nuclei.config import NucleiConfig, NucleiTrainConfig
+from irpath.methods.nuclei.config import NucleiConfig, NucleiTrainConfig, network_kwargs
 from irpath.train.run_dir import RunDirectory, log
 
 NAME = "nuclei"
@@ -27,7 +27,7 @@ def build_model(model_cfg: NucleiConfig, train_cfg: NucleiTrainConfig, *, compil
     from irpath.losses.weighted_ce import NucleiLoss
     from irpath.models.resnet_unet import build_resnet34_unet
 
-    model = build_resnet34_unet(encoder_weights=train_cfg.encoder_weights, **model_cfg.model_kwargs())
+    model = build_resnet34_unet(encoder_weights=train_cfg.encoder_weights, **network_kwargs(model_cfg))
     if compile:
         with warnings.catch_warnings():  # train() already said it once, in one line
             warnings.simplefilter("ignore", UserWarning)

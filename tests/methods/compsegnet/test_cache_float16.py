@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 
 from irpath.data import build_cache
-from irpath.methods.compsegnet.pipeline import make_dataset
+from irpath.methods.compsegnet.data import make_dataset
 from irpath.data.cache import FLOAT16_ABS_ERROR, FLOAT16_REL_ERROR
 from irpath.errors import ConfigError, InvalidValuesError
 from irpath.io import read_manifest

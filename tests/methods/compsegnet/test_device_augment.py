@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from irpath.data import build_cache
-from irpath.methods.compsegnet.pipeline import make_dataset
+from irpath.methods.compsegnet.data import make_dataset
 from irpath.io import read_manifest
 from irpath.layers import DihedralTransform
 

@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 
 from irpath.data import build_cache
-from irpath.methods.compsegnet.pipeline import make_dataset, padded_size
+from irpath.methods.compsegnet.data import make_dataset, padded_size
 from irpath.errors import ConfigError
 from irpath.io import read_manifest
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from irpath.data import build_cache
-from irpath.methods.compsegnet.pipeline import make_dataset
+from irpath.methods.compsegnet.data import make_dataset
 from irpath.io import read_manifest
 
 from tests.data.conftest import AXIS, write_spots

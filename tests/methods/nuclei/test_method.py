@@ -12,7 +12,7 @@ import pytest
 
 from irpath.config import read_recipe
 from irpath.inference.loading import Predictor
-from irpath.methods.nuclei.config import NucleiConfig, NucleiTrainConfig
+from irpath.methods.nuclei.config import NucleiConfig, NucleiTrainConfig, network_kwargs
 
 RECIPE = Path(__file__).resolve().parents[3] / "models" / "nuclei" / "config.json"
 TINY = dict(decoder_filters=[8, 8, 8, 8], encoder_blocks=[1, 1, 1, 1], encoder_filters=[8, 8, 16, 16])
@@ -71,7 +71,7 @@ def test_build_model_loads_encoder_weights_saved_by_the_test(tmp_path):
     from irpath.models.resnet_unet import _encoder_of, build_resnet34_unet, save_encoder_weights
 
     cfg = NucleiConfig(**TINY)
-    donor = build_resnet34_unet(**cfg.model_kwargs())
+    donor = build_resnet34_unet(**network_kwargs(cfg))
     path = save_encoder_weights(donor, tmp_path / "enc.weights.h5")
     model = build_model(cfg, NucleiTrainConfig(encoder_weights=str(path), beta=0.0))
     for a, b in zip(_encoder_of(donor).get_weights(), _encoder_of(model).get_weights()):
