@@ -16,8 +16,8 @@
 Each cube file is one contiguous run of bytes in the (H, W, C) order of a batch
 slot, so :class:`irpath.data.spot_reader.SpotReader` reads it with one
 ``os.preadv`` (outside the GIL) into the batch buffer; nothing converts it on the
-way. The fingerprint covers the manifest (path and content), each source file's
-size and mtime, the axis and the cube dtype: an unchanged fingerprint reuses the
+way. The fingerprint (:func:`cache_key`) covers the manifest and each file it names
+(path, size, mtime), the labels, the axis and the cube dtype: an unchanged fingerprint reuses the
 cache at once, a changed one rebuilds it, so caches of the two dtypes never mix.
 
 A float16 cache holds half the bytes. Rounding to float16 changes a value ``x``
@@ -30,7 +30,6 @@ Values beyond float16's range (65504) are refused.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import sys
@@ -177,37 +176,15 @@ def load_stats(path) -> tuple[np.ndarray, np.ndarray]:
     return mean, std
 
 
-def _stat(path: Path | None):
-    if path is None:
-        return None
-    files = [path]
-    if path.suffix.lower() == ".hdr":  # the ENVI data file beside the header
-        files += [path.with_suffix(s) for s in ENVI_DATA_SUFFIXES if path.with_suffix(s) != path]
-    out = []
-    for f in files:
-        if f.is_file():
-            st = f.stat()
-            out.append([str(f), st.st_size, st.st_mtime_ns])
-    return out
+def cache_key(manifest: Manifest, target_axis, cube_dtype: str = "float32") -> str:
+    """The :func:`irpath.io.fingerprint.fingerprint` of everything the cache content depends
+    on: the manifest and every file its rows name, their labels, the axis and the cube dtype."""
+    from irpath.io.fingerprint import fingerprint
 
-
-def fingerprint(manifest: Manifest, target_axis, cube_dtype: str = "float32") -> str:
-    """Hash of everything the cache content depends on (float32 caches keep the
-    fingerprint they had before float16 caches existed)."""
-    try:
-        manifest_sha = hashlib.sha256(Path(manifest.path).read_bytes()).hexdigest()
-    except OSError:
-        manifest_sha = None
-    doc = {
-        "format": CACHE_FORMAT,
-        "manifest": str(manifest.path),
-        "manifest_sha256": manifest_sha,
-        "rows": [[_stat(r.image), r.label, _stat(r.mask), _stat(r.tissue)] for r in manifest],
-        "axis": np.asarray(target_axis, dtype=np.float64).tolist(),
-    }
-    if cube_dtype != "float32":
-        doc["cube_dtype"] = cube_dtype
-    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+    files = [manifest.path] + [f for r in manifest for f in (r.image, r.mask, r.tissue)]
+    extra = {"format": CACHE_FORMAT, "labels": [r.label for r in manifest],
+             "axis": np.asarray(target_axis, dtype=np.float64).tolist(), "cube_dtype": cube_dtype}
+    return fingerprint(files, extra)
 
 
 def _reusable(cache_dir: Path, fp: str) -> CacheIndex | None:
@@ -413,7 +390,7 @@ def build_cache(manifest, cache_dir, *, target_axis=DEFAULT_AXIS, progress: bool
     target = check_monotonic(target_axis, name="target_axis")
     check_cube_dtype(cube_dtype)
     cache_dir = Path(cache_dir)
-    fp = fingerprint(manifest, target, cube_dtype)
+    fp = cache_key(manifest, target, cube_dtype)
     index = _reusable(cache_dir, fp)
     if index is not None:
         if progress:

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,19 +101,6 @@ def read_manifest_tiles(path) -> Tiles:
         classes.append(cls)
         names.append(row["image"])
     return Tiles(images, labels, np.asarray(classes, np.int64), names)
-
-
-def fingerprint(path) -> str:
-    """A hash of the data's file names, sizes and modification times (a folder: every file in it)."""
-    path = Path(path)
-    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
-    if not path.is_dir():
-        files += sorted({p for p in path.parent.iterdir() if p.is_file() and p != path})
-    h = hashlib.sha1()
-    for f in files:
-        st = f.stat()
-        h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns};".encode())
-    return h.hexdigest()
 
 
 def _split_names(names, fractions, seed) -> dict:

@@ -21,7 +21,6 @@ and weight map alike, as the authors augment their precomputed weight maps.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from pathlib import Path
@@ -153,17 +152,6 @@ def read_dataset(pairs, *, class_map=None, stain=None) -> tuple[list, list]:
         images.append(rgb)
         labels.append(lab)
     return images, labels
-
-
-def fingerprint(pairs, class_map=None) -> str:
-    """A short hash of the file names, sizes and modification times (and the class map)."""
-    h = hashlib.sha1()
-    for image, label in pairs:
-        for p in (image, label):
-            st = Path(p).stat()
-            h.update(f"{Path(p).name}:{st.st_size}:{st.st_mtime_ns};".encode())
-    h.update(json.dumps(class_map, sort_keys=True, default=str).encode())
-    return h.hexdigest()[:16]
 
 
 def patch_boxes(height: int, width: int, patch: int, per_image: int) -> list[tuple[int, int, int, int]]:
