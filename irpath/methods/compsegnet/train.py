@@ -97,7 +97,7 @@ def train(train_manifest, val_manifest, out_dir, model_cfg: CompSegNetConfig = C
 
     def build():
         from irpath.losses import ComparativeLoss
-        from irpath.models.compsegnet import build_from_config
+        from irpath.methods.compsegnet.config import build_from_config
         from irpath.train.optimizers import RMSprop
 
         # The flips/turns run in the training step, on the replica's device (the pipeline

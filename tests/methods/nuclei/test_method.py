@@ -12,6 +12,7 @@ import pytest
 
 from irpath.config import read_recipe
 from irpath.inference.loading import Predictor
+from irpath.methods import get_method
 from irpath.methods.nuclei.config import NucleiConfig, NucleiTrainConfig
 
 RECIPE = Path(__file__).resolve().parents[3] / "models" / "nuclei" / "config.json"
@@ -19,7 +20,7 @@ TINY = dict(decoder_filters=[8, 8, 8, 8], encoder_blocks=[1, 1, 1, 1], encoder_f
 
 
 def test_shipped_recipe_equals_code_defaults():
-    name, model, train = read_recipe(RECIPE)
+    name, model, train = read_recipe(RECIPE, get_method)
     assert name == "nuclei" and model == NucleiConfig() and train == NucleiTrainConfig()
     assert model.is_resnet34 and train.patches_per_image == 16 and train.crop == 224
     assert json.loads(RECIPE.read_text())["train"]["beta"] == 0.1
