@@ -86,7 +86,7 @@ def test_build_model_loads_encoder_weights_saved_by_the_test(tmp_path):
 
 @pytest.mark.slow
 def test_vgg_weights_file_enables_the_perceptual_loss(tmp_path):
-    from irpath.losses.weighted_ce import weighted_cross_entropy
+    from irpath.losses.nuclei import weighted_cross_entropy
     from irpath.methods.nuclei.train import build_model
 
     vgg = keras.applications.VGG16(weights=None, include_top=False)  # random init, saved locally
@@ -109,7 +109,7 @@ def test_vgg_weights_file_enables_the_perceptual_loss(tmp_path):
     # without the file the loss is plain weighted CE, with a warning
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        from irpath.losses.weighted_ce import NucleiLoss
+        from irpath.losses.nuclei import NucleiLoss
 
         plain = NucleiLoss(beta=0.1, vgg_weights=None)
     assert plain.perceptual is None and any("perceptual loss disabled" in str(w.message) for w in caught)
