@@ -154,8 +154,9 @@ def _status(key: str) -> int | None:
 def tiled_run(args, hdr: Path, out: Path, progress: bool = True) -> dict:
     """read_cube(mmap=True) + predict_tiled; times and memory (call in a fresh process)."""
     from irpath.data.ir_resample import ir_tile_preparer
-    from irpath.inference.tiling import predict_tiled, release_pages, tile_grid
+    from irpath.inference.tiling import predict_tiled, tile_grid
     from irpath.io import read_cube
+    from irpath.io.cube import release_pages
     from irpath.spectra import DEFAULT_AXIS
 
     fn = make_fn(args)

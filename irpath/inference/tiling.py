@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from irpath.errors import ConfigError, ShapeError
-from irpath.io.cube import release_pages  # noqa: F401  (re-exported)
+from irpath.io.cube import release_pages
 
 WINDOWS = ("cosine", "gaussian", "constant")
 #: Weight of the context margin: tiny, but never 0, so every sum of weights is > 0.

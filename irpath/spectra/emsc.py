@@ -148,9 +148,10 @@ def mean_spectrum(cube: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return total / count
 
 
-def mie_like_distortion(spectra: np.ndarray, wavenumbers, rng, *, scale=(0.7, 1.3),
-                        baseline=0.3, dispersive=0.25) -> np.ndarray:
-    """Add a known Mie-like distortion to (N, C) absorbance spectra, for tests and benchmarks.
+def baseline_dispersion_distortion(spectra: np.ndarray, wavenumbers, rng, *, scale=(0.7, 1.3),
+                                   baseline=0.3, dispersive=0.25) -> np.ndarray:
+    """Add a known Mie-like distortion (scale, sinusoidal baseline, dispersive amide I band) to
+    (N, C) absorbance spectra, for tests and benchmarks.
 
     Each spectrum is multiplied by a random factor, gets a broad sinusoidal baseline
     in wavenumber (period 1500-3000 cm^-1, random phase, amplitude up to
@@ -175,8 +176,8 @@ def mie_like_distortion(spectra: np.ndarray, wavenumbers, rng, *, scale=(0.7, 1.
     return k * spectra + wave + disp
 
 
-def mie_distortion(spectra: np.ndarray, wavenumbers, rng, *, scale=(0.7, 1.3),
-                   strength=(0.1, 0.3), offset=0.05) -> np.ndarray:
+def mie_extinction_distortion(spectra: np.ndarray, wavenumbers, rng, *, scale=(0.7, 1.3),
+                              strength=(0.1, 0.3), offset=0.05) -> np.ndarray:
     """Add a known Mie extinction (the ME-EMSC model's own physics) to (N, C) spectra.
 
     Each spectrum m becomes ``k m + c Qext(m; n0, r) + a``: Qext is the extinction

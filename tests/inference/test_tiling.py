@@ -195,7 +195,7 @@ def test_keras_model_tiled_matches_whole_image(rng):
 
 
 def test_release_pages_keeps_data_and_ignores_writable_maps(tmp_path):
-    from irpath.inference.tiling import release_pages
+    from irpath.io.cube import release_pages
 
     np.save(tmp_path / "a.npy", np.arange(4096, dtype=np.float32).reshape(64, 64, 1))
     ro = np.load(tmp_path / "a.npy", mmap_mode="r")

@@ -7,7 +7,7 @@ import pytest
 
 from irpath.demo.synthetic import make_spot, wavenumber_axis
 from irpath.errors import ConfigError
-from irpath.spectra.emsc import (CorrectionConfig, Corrector, correct_cube, mie_like_distortion,
+from irpath.spectra.emsc import (CorrectionConfig, Corrector, baseline_dispersion_distortion, correct_cube,
                                  unit_rms_error)
 
 AXIS = wavenumber_axis()
@@ -18,7 +18,7 @@ def spectra():
     rng = np.random.default_rng(1)
     cube, _, tissue = make_spot(rng, 16, AXIS, True)
     pure = cube[tissue].astype(np.float64)[:120]
-    return pure, mie_like_distortion(pure, AXIS, rng)
+    return pure, baseline_dispersion_distortion(pure, AXIS, rng)
 
 
 @pytest.mark.parametrize("config,n", [(CorrectionConfig("emsc"), 120),
@@ -68,7 +68,7 @@ def test_correct_cube_streams_blocks_into_envi(tmp_path, spectra):
     rng = np.random.default_rng(2)
     cube, _, tissue = make_spot(rng, 20, AXIS, True)
     distorted = cube.copy()
-    distorted[tissue] = mie_like_distortion(cube[tissue], AXIS, rng)
+    distorted[tissue] = baseline_dispersion_distortion(cube[tissue], AXIS, rng)
     src = make_cube("mem", distorted, wavenumbers=AXIS)
     ref = cube[tissue].mean(0)
     hdr, used = correct_cube(src, tmp_path / "c.hdr", CorrectionConfig("emsc"), reference=ref,

@@ -94,9 +94,9 @@ def plot_classes(display, pred, path, *, truth=None, title: str = "") -> Path:
                loc="lower center", ncol=len(CLASS_NAMES), fontsize="small")
     if title:
         fig.suptitle(title)
-    from irpath.viz.plots import _save
+    from irpath.viz.plots import save_figure
 
-    return _save(fig, path, dpi=100)
+    return save_figure(fig, path, dpi=100)
 
 
 def evaluate(predictor, data, out_dir, *, overlays: bool = True) -> dict:

@@ -81,9 +81,9 @@ def plot_glands(image, gt_inst, prior, pred_inst, path, title: str = "") -> Path
         ax.set_yticks([])
     if title:
         fig.suptitle(title)
-    from irpath.viz.plots import _save
+    from irpath.viz.plots import save_figure
 
-    return _save(fig, path, dpi=80, bbox_inches="tight")
+    return save_figure(fig, path, dpi=80, bbox_inches="tight")
 
 
 def _group(rows: list) -> dict:
