@@ -209,20 +209,3 @@ def unit_rms_error(a: np.ndarray, b: np.ndarray) -> float:
     a = a / np.linalg.norm(a, axis=1, keepdims=True)
     b = b / np.linalg.norm(b, axis=1, keepdims=True)
     return float(np.sqrt(np.mean((a - b) ** 2)))
-
-
-def correct_cube(cube, out_hdr, config: CorrectionConfig = CorrectionConfig(), *, reference=None,
-                 block_spectra: int = 16384, progress: bool = True, rel_threshold: float = 0.1,
-                 jobs: int = 1):
-    """Correct a cube's tissue spectra into an ENVI file; ``(out_hdr, reference)``.
-
-    A shortcut for :func:`irpath.spectra.correct_cube.correct_cube_file` with a
-    :class:`Corrector` built from ``config`` (``jobs`` is accepted for compatibility;
-    the batched ME-EMSC needs no worker processes).
-    """
-    from irpath.spectra.correct_cube import correct_cube_file
-
-    report = correct_cube_file(cube, out_hdr, config, reference=reference,
-                               block_spectra=block_spectra, progress=progress,
-                               rel_threshold=rel_threshold)
-    return report["path"], report["reference_spectrum"]

@@ -7,8 +7,8 @@ import pytest
 
 from irpath.demo.synthetic import make_spot, wavenumber_axis
 from irpath.errors import ConfigError
-from irpath.spectra.emsc import (CorrectionConfig, Corrector, baseline_dispersion_distortion, correct_cube,
-                                 unit_rms_error)
+from irpath.spectra.correct_cube import correct_cube_file
+from irpath.spectra.emsc import CorrectionConfig, Corrector, baseline_dispersion_distortion, unit_rms_error
 
 AXIS = wavenumber_axis()
 
@@ -71,14 +71,14 @@ def test_correct_cube_streams_blocks_into_envi(tmp_path, spectra):
     distorted[tissue] = baseline_dispersion_distortion(cube[tissue], AXIS, rng)
     src = make_cube("mem", distorted, wavenumbers=AXIS)
     ref = cube[tissue].mean(0)
-    hdr, used = correct_cube(src, tmp_path / "c.hdr", CorrectionConfig("emsc"), reference=ref,
-                             block_spectra=50, progress=False)
-    out = read_cube(hdr)
+    report = correct_cube_file(src, tmp_path / "c.hdr", CorrectionConfig("emsc"), reference=ref,
+                               block_spectra=50, progress=False)
+    out = read_cube(report["path"])
     np.testing.assert_allclose(out.wavenumbers, AXIS, rtol=1e-6)
     np.testing.assert_array_equal(out.data[~tissue], distorted[~tissue])  # background copied
     whole = Corrector(ref, AXIS, CorrectionConfig("emsc"))(distorted[tissue])
     np.testing.assert_allclose(out.data[tissue], whole, rtol=1e-5, atol=1e-6)
     assert unit_rms_error(out.data[tissue], cube[tissue]) < 0.75 * unit_rms_error(distorted[tissue], cube[tissue])
     # default reference: the mean tissue spectrum of the input
-    _, default_ref = correct_cube(src, tmp_path / "d.hdr", progress=False)
+    default_ref = correct_cube_file(src, tmp_path / "d.hdr", CorrectionConfig(), progress=False)["reference_spectrum"]
     np.testing.assert_allclose(default_ref, distorted[tissue].mean(0), rtol=1e-6)
