@@ -192,18 +192,3 @@ def test_keras_model_tiled_matches_whole_image(rng):
     tiled = predict_tiled(cube, lambda t: model(t, training=False), tile=20, overlap=8,
                           margin=2, batch=2, progress=False)
     np.testing.assert_allclose(tiled, whole, rtol=1e-5, atol=1e-5)
-
-
-def test_release_pages_keeps_data_and_ignores_writable_maps(tmp_path):
-    from irpath.io.cube import release_pages
-
-    np.save(tmp_path / "a.npy", np.arange(4096, dtype=np.float32).reshape(64, 64, 1))
-    ro = np.load(tmp_path / "a.npy", mmap_mode="r")
-    assert ro[5, 7, 0] == 5 * 64 + 7
-    release_pages(ro)  # pages unmapped, re-read from the file on access
-    assert ro[5, 7, 0] == 5 * 64 + 7
-    rw = np.load(tmp_path / "a.npy", mmap_mode="c")  # private copy-on-write: must keep edits
-    rw[0, 0, 0] = -1.0
-    release_pages(rw)
-    release_pages(np.zeros(3))
-    assert rw[0, 0, 0] == -1.0
