@@ -25,7 +25,9 @@ $(STAMP): $(BIN)/python setup.cfg pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# The layer contract (setup.cfg [importlinter]) first: a broken layer fails `make test`.
 test: $(STAMP)
+	$(BIN)/lint-imports --no-cache --no-logo
 	$(BIN)/python -m pytest -q --durations=15 tests notebooks --nbmake --nbmake-timeout=600 -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 demo: $(STAMP)

@@ -4,7 +4,7 @@ through ``irpath correct`` with ``learned`` and with ``me-emsc``.
 
 The spectra: clean hard-phantom tissue spectra (:mod:`irpath.demo.synthetic`, the
 "hard" setting without its scatter) with a known Mie extinction added
-(:func:`irpath.spectra.emsc.mie_distortion`), so the distance to the clean spectra
+(:func:`irpath.spectra.emsc.mie_extinction_distortion`), so the distance to the clean spectra
 (unit-norm RMS) is printed beside each method's error against converged ME-EMSC
 (``rel_rmse`` = ||x - me_emsc|| / ||me_emsc|| on the spectra both ran on).
 
@@ -33,7 +33,7 @@ import numpy as np
 def spectra(n: int, seed: int = 0):
     """(clean, distorted) (n, 450) float64 hard-phantom tissue spectra with Mie extinction."""
     from irpath.demo.synthetic import Setting, make_spot, wavenumber_axis
-    from irpath.spectra.emsc import mie_distortion
+    from irpath.spectra.emsc import mie_extinction_distortion
 
     rng = np.random.default_rng(seed)
     axis = wavenumber_axis()
@@ -44,7 +44,7 @@ def spectra(n: int, seed: int = 0):
         pure.append(cube[tissue].astype(np.float64))
     pure = np.concatenate(pure)
     pure = pure[rng.permutation(len(pure))[:n]]
-    return axis, pure, mie_distortion(pure, axis, rng)
+    return axis, pure, mie_extinction_distortion(pure, axis, rng)
 
 
 def rel(a, b):
@@ -118,7 +118,7 @@ def write_mosaic(path: Path, size: int, rows: int | None = None) -> None:
     import spectral.io.envi as envi
 
     from irpath.demo.synthetic import Setting, make_spot, wavenumber_axis
-    from irpath.spectra.emsc import mie_distortion
+    from irpath.spectra.emsc import mie_extinction_distortion
 
     axis = wavenumber_axis()
     rng = np.random.default_rng(1)
@@ -126,7 +126,7 @@ def write_mosaic(path: Path, size: int, rows: int | None = None) -> None:
     for i in range(8):
         cube, _, tissue = make_spot(rng, 64, axis, bool(i % 2), Setting(tumour_signal=0.3,
                                                                          noise_sd=(0.016, 0.03)))
-        cube[tissue] = mie_distortion(cube[tissue], axis, rng)
+        cube[tissue] = mie_extinction_distortion(cube[tissue], axis, rng)
         tiles.append(cube)
     lines = rows or size
     img = envi.create_image(str(path), {"lines": lines, "samples": size, "bands": 450, "data type": 4,

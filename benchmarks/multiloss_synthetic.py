@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 
 def dice_scores(prob, masks):
     """Mean per-crop Dice of argmax(P) (channel 0 gland) vs (N, H, W, 1) masks; pixel accuracy."""
-    from irpath.metrics.segmentation import dice
+    from irpath.metrics.pixel import dice
 
     pred = prob[..., 0] > prob[..., 1]
     truth = masks[..., 0] > 0.5

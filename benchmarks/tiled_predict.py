@@ -153,8 +153,10 @@ def _status(key: str) -> int | None:
 
 def tiled_run(args, hdr: Path, out: Path, progress: bool = True) -> dict:
     """read_cube(mmap=True) + predict_tiled; times and memory (call in a fresh process)."""
-    from irpath.inference.tiling import ir_tile_preparer, predict_tiled, release_pages, tile_grid
+    from irpath.data.ir_resample import ir_tile_preparer
+    from irpath.inference.tiling import predict_tiled, tile_grid
     from irpath.io import read_cube
+    from irpath.io.cube import release_pages
     from irpath.spectra import DEFAULT_AXIS
 
     fn = make_fn(args)
@@ -197,7 +199,7 @@ def whole_run(args, hdr: Path, fn, fast: bool = False) -> tuple[float, dict, np.
     """Whole-image path: read_cube (valid-mask scan included) + to_target_axis (or, with
     ``fast``, the tile preparer on the whole image) + NaN and invalid pixels to 0 (as the
     cache does) + one model call."""
-    from irpath.inference.tiling import ir_tile_preparer
+    from irpath.data.ir_resample import ir_tile_preparer
     from irpath.io import read_cube
     from irpath.spectra import DEFAULT_AXIS, to_target_axis
 

@@ -138,9 +138,9 @@ def _build(cfg: CompSegNetConfig, *, mixed: bool = False):
     import keras
 
     from irpath.losses import ComparativeLoss
-    from irpath.models.compsegnet import build_from_config
+    from irpath.methods.compsegnet.config import build_from_config
     from irpath.methods.compsegnet.optimizer import RMSprop
-    from irpath.train.precision import set_precision
+    from irpath.layers.precision import set_precision
 
     set_precision(mixed)
     try:

@@ -8,6 +8,8 @@ section). A run's ``config.json`` and an export's ``irpath.json`` hold::
     {"method": "compsegnet", "irpath_version": "0.2.0", "model": {...}, "train": {...}}
 
 and :func:`read_recipe` reads such a file back, refusing a missing or unknown method.
+This module sits below the methods: the caller passes the registry's lookup
+(:func:`irpath.methods.get_method`) in.
 """
 
 from __future__ import annotations
@@ -78,11 +80,13 @@ def recipe_sections(method: str, model_cfg, train_cfg=None) -> dict:
     return out
 
 
-def read_recipe(path, *, method: str | None = None):
+def read_recipe(path, get_method, *, method: str | None = None):
     """Read a recipe file (``config.json``, ``irpath.json`` or ``models/<name>/config.json``).
 
     Args:
         path: the JSON file.
+        get_method: the registry's lookup, :func:`irpath.methods.get_method`
+            (``name, source=file -> Method``; raises ConfigError for an unknown name).
         method: the method the caller expects; refused if the file names another.
             A file that names no method is accepted only when ``method`` is given.
 
@@ -93,8 +97,6 @@ def read_recipe(path, *, method: str | None = None):
     Raises:
         ConfigError: missing file, bad JSON, missing/unknown/mismatched method, bad keys.
     """
-    from irpath.methods import get_method
-
     doc = load_json(path)
     name = doc.get("method")
     if name is None:

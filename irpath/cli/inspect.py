@@ -129,7 +129,7 @@ def slide_summary(path: Path) -> dict:
     """Vendor, levels, dimensions, µm/px and tissue fraction (on a thumbnail) of a slide."""
     from irpath.data.prepare_source import thumbnail
     from irpath.io.sources import open_image
-    from irpath.spectra.tissue import rgb_tissue_mask
+    from irpath.data.rgb_tissue import rgb_tissue_mask
 
     with open_image(path) as src:
         summary = {"path": str(path), **src.summary()}

@@ -89,7 +89,7 @@ def _apply_recipe_file(args, method):
     """Re-parse with the recipe file's values as defaults, so explicit flags still win."""
     from irpath.config import read_recipe
 
-    _, model_cfg, train_cfg = read_recipe(args.config, method=method.name)
+    _, model_cfg, train_cfg = read_recipe(args.config, get_method, method=method.name)
     parser = args._parser
     dests = {a.dest for a in parser._actions}
     defaults = {k: v for k, v in method.args_from_configs(model_cfg, train_cfg).items() if k in dests}

@@ -68,7 +68,7 @@ def _prepare_ir(path, axis, tissue_file, lazy: bool) -> PreparedImage:
 
         cube = read_cube(path, mmap=True)
         check_spectra(cube.data, cube.valid, name=str(path))
-        from irpath.inference.tiling import ir_tile_preparer
+        from irpath.data.ir_resample import ir_tile_preparer
 
         tile_prepare = ir_tile_preparer(cube.wavenumbers, target, cube.valid, name=str(path))
         source = cube.data

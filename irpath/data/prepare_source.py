@@ -3,7 +3,7 @@
 :func:`prepare_slide` opens a file with :func:`irpath.io.sources.open_image`, picks
 the pyramid level (``level``, or the nearest level not coarser than ``mpp``),
 resamples it to ``mpp`` on the fly (:class:`~irpath.io.sources.ResampledView`), and
-takes the tissue mask on a thumbnail level (:func:`irpath.spectra.tissue.rgb_tissue_mask`).
+takes the tissue mask on a thumbnail level (:func:`irpath.data.rgb_tissue.rgb_tissue_mask`).
 The :class:`~irpath.data.prepare.PreparedImage` it returns is lazy: ``data`` is None
 and tiles are read region by region, so memory is set by the tile.
 
@@ -61,7 +61,7 @@ def thumbnail(source) -> np.ndarray:
 def slide_tissue(source, tissue, grid: tuple[int, int], thumb: np.ndarray) -> np.ndarray:
     """(H, W) bool tissue of the prediction grid: ``"auto"`` (Otsu on the thumbnail),
     ``"none"`` (everything) or a mask file (any size; resized, nearest)."""
-    from irpath.spectra.tissue import rgb_tissue_mask, upsample_mask
+    from irpath.data.rgb_tissue import rgb_tissue_mask, upsample_mask
 
     if tissue in (None, "auto"):
         low = rgb_tissue_mask(thumb) if thumb.shape[-1] == 3 else np.ones(thumb.shape[:2], bool)
@@ -108,7 +108,7 @@ def prepare_slide(path, modality: str, *, in_channels: int = 3, stain=None, mpp:
     tissue_grid = slide_tissue(source, tissue, grid, thumb)
     transform = None
     if stain is not None:
-        from irpath.spectra.tissue import upsample_mask
+        from irpath.data.rgb_tissue import upsample_mask
 
         low = upsample_mask(tissue_grid, thumb.shape[:2])
         transform = _reinhard_transform(thumb / 255.0, low, stain)

@@ -104,7 +104,7 @@ def make_rgb_dataset(images, labels, *, crop: int, batch_size: int, seed: int,
     Args:
         images: list of (H_i, W_i, C) float arrays (e.g. :func:`irpath.data.rgb.to_float`).
         labels: list (one per image) of tuples of (H_i, W_i) maps, the same
-            number per image, e.g. ``(class_map,)`` or ``(target, weight_map)``.
+            number per image, e.g. ``(classes,)`` or ``(target, weight_map)``.
         crop: side of the square crops, or ``(h, w)`` for rectangular ones (e.g.
             whole images of one size; non-square windows get half turns only).
         batch_size: N.

@@ -100,9 +100,11 @@ def _first_line(text: str, limit: int = 200) -> str:
 
 def _recipe_near(model_file: Path, method: str | None):
     """The recipe of a .keras file: config.json beside it, or one folder up (checkpoints/)."""
+    from irpath.methods import get_method
+
     for folder in (model_file.parent, model_file.parent.parent):
         if (folder / RUN_CONFIG).exists():
-            return read_recipe(folder / RUN_CONFIG, method=method)
+            return read_recipe(folder / RUN_CONFIG, get_method, method=method)
     raise ConfigError(f"{model_file}: no {RUN_CONFIG} beside it (or in its parent), so irpath cannot "
                       "tell its method and config; load the run directory instead")
 
@@ -158,10 +160,12 @@ def _compiled(model) -> Callable:
 def _saved_model_predictor(folder: Path, method: str | None) -> Predictor:
     import tensorflow as tf
 
+    from irpath.methods import get_method
+
     if not (folder / EXPORT_META).exists():
         raise ConfigError(f"{folder}: no {EXPORT_META} beside saved_model.pb, so irpath cannot tell its "
                           "method and config (export it with `irpath export`)")
-    name, cfg, _ = read_recipe(folder / EXPORT_META, method=method)
+    name, cfg, _ = read_recipe(folder / EXPORT_META, get_method, method=method)
     try:
         loaded = tf.saved_model.load(str(folder))
     except (ValueError, OSError, tf.errors.OpError) as exc:
@@ -185,13 +189,15 @@ def _saved_model_predictor(folder: Path, method: str | None) -> Predictor:
 def model_meta(path) -> tuple[str, object]:
     """``(method, model config)`` of a run directory, ``.keras`` file or export, without
     loading any weights."""
+    from irpath.methods import get_method
+
     path = Path(path)
     if path.is_file():
         name, cfg, _ = _recipe_near(path, None)
         return name, cfg
     for f in (EXPORT_META, RUN_CONFIG):
         if (path / f).exists():
-            name, cfg, _ = read_recipe(path / f)
+            name, cfg, _ = read_recipe(path / f, get_method)
             return name, cfg
     raise MissingFileError(f"{path}: holds neither {RUN_CONFIG} (a run) nor {EXPORT_META} (an export)")
 

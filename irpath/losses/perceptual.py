@@ -66,7 +66,7 @@ def build_vgg16_features(weights_path, layers=VGG_LAYERS) -> keras.Model:
     return model
 
 
-def _class_map(y_true):
+def _target_classes(y_true):
     """(N, H, W) class indices from packed (N, H, W, 2) / (N, H, W, 1) or plain (N, H, W) targets."""
     return y_true[..., 0] if len(y_true.shape) == 4 else y_true
 
@@ -114,7 +114,7 @@ class PerceptualLoss(keras.losses.Loss):
             return ops.zeros(ops.shape(y_pred)[:1], dtype=y_pred.dtype)
         c = self.contour_channel
         pred = ops.repeat(y_pred[..., c:c + 1], 3, axis=-1) * self.input_scale
-        mask = ops.cast(ops.equal(ops.cast(_class_map(y_true), "int32"), c), y_pred.dtype)
+        mask = ops.cast(ops.equal(ops.cast(_target_classes(y_true), "int32"), c), y_pred.dtype)
         target = ops.repeat(ops.expand_dims(mask, -1), 3, axis=-1) * self.input_scale
         n = ops.shape(pred)[0]
         feats = self.features(ops.concatenate([pred, target], axis=0))

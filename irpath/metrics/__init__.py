@@ -1,24 +1,21 @@
 """Metrics, pure numpy: arrays in, numbers out.
 
-* :mod:`~irpath.metrics.segmentation`: ``dice``, ``threshold_map``, ``tumour_fraction``,
-  ``pooled_activation``.
+* :mod:`~irpath.metrics.pixel`: pixel-level. Binary masks and activation maps:
+  ``dice``, ``threshold_map``, ``tumour_fraction``, ``pooled_activation``;
+  multi-class label maps: ``confusion_matrix``, ``pixel_accuracy``,
+  ``per_class_iou``, ``per_class_dice``, ``mean_iou``, ``pixel_report``.
+* :mod:`~irpath.metrics.objects`: object-level, on instance label images:
+  ``object_f1``, ``glas_object_dice``, ``glas_object_hausdorff``,
+  ``hausdorff_distance``, ``aji``, ``panoptic_quality``, ``relabel``, ``overlap``.
 * :mod:`~irpath.metrics.roc`: ``roc_curve``, ``roc_auc`` (spot-level scores).
-* :mod:`~irpath.metrics.pixel`: ``confusion_matrix``, ``pixel_accuracy``,
-  ``per_class_iou``, ``per_class_dice``, ``mean_iou``, ``pixel_report`` (multi-class maps).
-* :mod:`~irpath.metrics.objects`: ``object_f1``, ``glas_object_dice``,
-  ``glas_object_hausdorff``, ``hausdorff_distance``, ``relabel``, ``overlap``
-  (instance label images).
-* :mod:`~irpath.metrics.instances`: ``aji``, ``panoptic_quality`` (nuclei instances).
 """
 
+from irpath.metrics.objects import (aji, glas_object_dice, glas_object_hausdorff, hausdorff_distance,
+                                    object_f1, overlap, panoptic_quality, relabel)
+from irpath.metrics.pixel import (DEFAULT_THRESHOLD, confusion_matrix, dice, mean_iou, per_class_dice,
+                                  per_class_iou, pixel_accuracy, pixel_report, pooled_activation,
+                                  threshold_map, tumour_fraction)
 from irpath.metrics.roc import roc_auc, roc_curve
-from irpath.metrics.segmentation import (DEFAULT_THRESHOLD, dice, pooled_activation, threshold_map,
-                                         tumour_fraction)
-from irpath.metrics.pixel import (confusion_matrix, mean_iou, per_class_dice, per_class_iou,
-                                  pixel_accuracy, pixel_report)
-from irpath.metrics.objects import (glas_object_dice, glas_object_hausdorff, hausdorff_distance,
-                                    object_f1, overlap, relabel)
-from irpath.metrics.instances import aji, panoptic_quality
 
 __all__ = ["DEFAULT_THRESHOLD", "dice", "pooled_activation", "roc_auc", "roc_curve", "threshold_map",
            "tumour_fraction"]

@@ -3,31 +3,21 @@
 ``build_segmenter`` makes the U-Net that is kept after training: raw cube in,
 activation map out, preprocessing inside. ``build_compsegnet`` wraps it with the
 pooling neuron p for weakly supervised training on spot labels;
-``extract_segmenter`` takes the U-Net back out.
+``extract_segmenter`` takes the U-Net back out. The builders take plain keyword
+arguments; :func:`irpath.methods.compsegnet.config.build_from_config` maps a
+``CompSegNetConfig`` onto them.
 """
 
 from __future__ import annotations
 
 import keras
 
-from irpath.methods.compsegnet.config import CompSegNetConfig
 from irpath.layers import (CropToMatch, DihedralTransform, PadChannels, PadToMultiple, PoolingNeuron,
                            SpectralStandardise, TissueNoise)
+from irpath.layers.precision import output_dtype
 from irpath.models.unet import activation_map_head, unet_features
-from irpath.train.precision import output_dtype
 
 SEGMENTER_NAME = "segmenter"
-
-
-def segmenter_kwargs(cfg: CompSegNetConfig) -> dict:
-    """The one place a config becomes :func:`build_segmenter` keyword arguments."""
-    return dict(in_channels=cfg.in_channels, filters=cfg.filters, depth=cfg.depth,
-                norm=cfg.norm, map_bias=cfg.map_bias, preprocess=cfg.preprocess, axis=cfg.axis,
-                input_noise=cfg.input_noise)
-
-
-def pooling_kwargs(cfg: CompSegNetConfig) -> dict:
-    return dict(alpha=cfg.alpha, beta=cfg.beta, gamma=cfg.gamma)
 
 
 def build_segmenter(mean, std, *, in_channels: int = 450, filters: int = 64, depth: int = 4,
@@ -39,7 +29,7 @@ def build_segmenter(mean, std, *, in_channels: int = 450, filters: int = 64, dep
     map cropped back. Preprocessing (NaN -> 0, per-channel standardisation with
     ``mean``/``std``, background kept at 0) is part of the model.
 
-    Under a mixed-precision global policy (:mod:`irpath.train.precision`) the
+    Under a mixed-precision global policy (:mod:`irpath.layers.precision`) the
     preprocessing and the map head stay float32 (raw absorbances differ in their
     third digit, which bfloat16 would round away), the U-Net computes in
     float16/bfloat16, and the standardised cube gets zero channels up to a
@@ -58,7 +48,7 @@ def build_segmenter(mean, std, *, in_channels: int = 450, filters: int = 64, dep
             standardisation (training only).
     """
     from irpath.layers.spectral_preprocess import preprocessing_layers
-    from irpath.train.precision import reduced_precision
+    from irpath.layers.precision import reduced_precision
 
     cube = keras.Input(shape=(None, None, in_channels), name="cube")
     x = cube
@@ -100,13 +90,6 @@ def build_compsegnet(segmenter: keras.Model, *, alpha: float = 0.1, beta: float 
     out = PoolingNeuron(alpha=alpha, beta=beta, gamma=gamma, name="pooling_neuron",
                         dtype=output_dtype())([amap, t])
     return keras.Model(inputs, out, name="compsegnet")
-
-
-def build_from_config(cfg: CompSegNetConfig, mean, std, *, device_augment: bool = False) -> keras.Model:
-    """A fresh CompSegNet for ``cfg`` with input statistics ``mean``/``std`` (``device_augment``:
-    as :func:`build_compsegnet`)."""
-    return build_compsegnet(build_segmenter(mean, std, **segmenter_kwargs(cfg)), **pooling_kwargs(cfg),
-                            device_augment=device_augment)
 
 
 def extract_segmenter(compsegnet: keras.Model) -> keras.Model:

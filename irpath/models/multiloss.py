@@ -28,7 +28,7 @@ from keras import layers
 from irpath.layers.class_planes import ClassPlanes, StopGradient  # noqa: F401  (re-exported)
 from irpath.layers.padding import CropToMatch, PadToMultiple
 from irpath.layers.saliency_prior import SaliencyPrior
-from irpath.train.precision import output_dtype
+from irpath.layers.precision import output_dtype
 
 MODES = ("class", "seg", "joint")
 CLASSIFIER_NAME = "classifier"

@@ -28,7 +28,7 @@ from keras import layers
 
 from irpath.errors import DataFileError, MissingFileError
 from irpath.layers.padding import CropToMatch, PadToMultiple
-from irpath.train.precision import output_dtype
+from irpath.layers.precision import output_dtype
 
 #: Basic blocks per stage and their filters (He et al. 2016, Table 1).
 RESNET34_BLOCKS = (3, 4, 6, 3)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import keras
 from keras import layers
-from irpath.train.precision import output_dtype
+from irpath.layers.precision import output_dtype
 
 
 def _norm(x, norm: str, name: str):

@@ -148,9 +148,10 @@ def mean_spectrum(cube: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return total / count
 
 
-def mie_like_distortion(spectra: np.ndarray, wavenumbers, rng, *, scale=(0.7, 1.3),
-                        baseline=0.3, dispersive=0.25) -> np.ndarray:
-    """Add a known Mie-like distortion to (N, C) absorbance spectra, for tests and benchmarks.
+def baseline_dispersion_distortion(spectra: np.ndarray, wavenumbers, rng, *, scale=(0.7, 1.3),
+                                   baseline=0.3, dispersive=0.25) -> np.ndarray:
+    """Add a known Mie-like distortion (scale, sinusoidal baseline, dispersive amide I band) to
+    (N, C) absorbance spectra, for tests and benchmarks.
 
     Each spectrum is multiplied by a random factor, gets a broad sinusoidal baseline
     in wavenumber (period 1500-3000 cm^-1, random phase, amplitude up to
@@ -175,8 +176,8 @@ def mie_like_distortion(spectra: np.ndarray, wavenumbers, rng, *, scale=(0.7, 1.
     return k * spectra + wave + disp
 
 
-def mie_distortion(spectra: np.ndarray, wavenumbers, rng, *, scale=(0.7, 1.3),
-                   strength=(0.1, 0.3), offset=0.05) -> np.ndarray:
+def mie_extinction_distortion(spectra: np.ndarray, wavenumbers, rng, *, scale=(0.7, 1.3),
+                              strength=(0.1, 0.3), offset=0.05) -> np.ndarray:
     """Add a known Mie extinction (the ME-EMSC model's own physics) to (N, C) spectra.
 
     Each spectrum m becomes ``k m + c Qext(m; n0, r) + a``: Qext is the extinction
@@ -208,20 +209,3 @@ def unit_rms_error(a: np.ndarray, b: np.ndarray) -> float:
     a = a / np.linalg.norm(a, axis=1, keepdims=True)
     b = b / np.linalg.norm(b, axis=1, keepdims=True)
     return float(np.sqrt(np.mean((a - b) ** 2)))
-
-
-def correct_cube(cube, out_hdr, config: CorrectionConfig = CorrectionConfig(), *, reference=None,
-                 block_spectra: int = 16384, progress: bool = True, rel_threshold: float = 0.1,
-                 jobs: int = 1):
-    """Correct a cube's tissue spectra into an ENVI file; ``(out_hdr, reference)``.
-
-    A shortcut for :func:`irpath.spectra.correct_cube.correct_cube_file` with a
-    :class:`Corrector` built from ``config`` (``jobs`` is accepted for compatibility;
-    the batched ME-EMSC needs no worker processes).
-    """
-    from irpath.spectra.correct_cube import correct_cube_file
-
-    report = correct_cube_file(cube, out_hdr, config, reference=reference,
-                               block_spectra=block_spectra, progress=progress,
-                               rel_threshold=rel_threshold)
-    return report["path"], report["reference_spectrum"]

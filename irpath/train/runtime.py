@@ -17,7 +17,7 @@ class RuntimeOptions:
             recipe's seed, a run is then repeatable bit for bit on the same machine, and
             a resumed run ends with the same weights as an uninterrupted one.
         mixed_precision: compute in float16 (GPU) or bfloat16 (CPU), keep float32
-            weights and outputs (:func:`irpath.train.precision.set_precision`).
+            weights and outputs (:func:`irpath.layers.precision.set_precision`).
         jit_compile: XLA-compile the training step.
     """
 
@@ -41,7 +41,7 @@ def configure(options: RuntimeOptions) -> RuntimeOptions:
 
     if options.deterministic:
         tf.config.experimental.enable_op_determinism()
-    from irpath.train.precision import set_precision
+    from irpath.layers.precision import set_precision
 
     set_precision(options.mixed_precision)
     _current = options

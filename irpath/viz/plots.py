@@ -20,13 +20,14 @@ MAP_CMAP = "inferno"
 GT_COLOUR, PRED_COLOUR = "lime", "deepskyblue"
 
 
-def _figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
+    """A ``width`` x ``height`` inch figure on its own Agg canvas (constrained layout)."""
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
 
-def _save(fig: Figure, path, dpi: int = 100, **kwargs) -> Path:
+def save_figure(fig: Figure, path, dpi: int = 100, **kwargs) -> Path:
     """Write ``fig`` to ``path`` whole or not at all (a temporary renamed into place)."""
     from irpath.io.paths import atomic_path
 
@@ -70,7 +71,7 @@ def plot_roc(fpr, tpr, auc: float, path, title: str | None = None, label: str | 
         label: name of the curve in the legend (``"<label>: AUC = ..."``).
         others: more curves on the same axes, ``{label: (fpr, tpr, auc)}``.
     """
-    fig = _figure(4.5, 4.5)
+    fig = new_figure(4.5, 4.5)
     ax = fig.add_subplot()
     for name, (f, t, a) in {label: (fpr, tpr, auc), **(others or {})}.items():
         ax.plot(f, t, lw=2, label=f"{name}: AUC = {a:.3f}" if name else f"AUC = {a:.3f}")
@@ -79,7 +80,7 @@ def plot_roc(fpr, tpr, auc: float, path, title: str | None = None, label: str | 
            ylabel="true positive rate", title=title or "ROC")
     ax.set_aspect("equal")
     ax.legend(loc="lower right", fontsize="small")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _contour(ax, mask, colour, width: float) -> bool:
@@ -105,7 +106,7 @@ def plot_overlay(tissue_image, prob_map, threshold: float, gt_mask, path,
     """
     tissue_image, prob_map = np.asarray(tissue_image), np.asarray(prob_map)
     active = prob_map >= threshold
-    fig = _figure(13, 3.6)
+    fig = new_figure(13, 3.6)
     axes = fig.subplots(1, 4)
     axes[0].imshow(tissue_image, cmap="gray")
     axes[0].set_title("tissue (amide I)")
@@ -128,7 +129,7 @@ def plot_overlay(tissue_image, prob_map, threshold: float, gt_mask, path,
         ax.set_yticks([])
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_history(history: dict, path) -> Path:
@@ -142,7 +143,7 @@ def plot_history(history: dict, path) -> Path:
     names = [k for k in history if not k.startswith("val_")]
     names += [k[4:] for k in history if k.startswith("val_") and k[4:] not in history]
     names = sorted(names, key=lambda k: (k != "loss", k)) or ["loss"]
-    fig = _figure(4.2 * len(names), 3.4)
+    fig = new_figure(4.2 * len(names), 3.4)
     axes = np.atleast_1d(fig.subplots(1, len(names)))
     for ax, name in zip(axes, names):
         for key, label in ((name, "train"), (f"val_{name}", "val")):
@@ -153,7 +154,7 @@ def plot_history(history: dict, path) -> Path:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if ax.lines:
             ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def save_map_png(prob_map, path, *, cmap: str = MAP_CMAP, vmin: float = 0.0,

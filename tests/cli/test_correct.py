@@ -7,7 +7,7 @@ import spectral.io.envi as envi
 from irpath.cli.main import main
 from irpath.demo.synthetic import make_spot, wavenumber_axis
 from irpath.io import read_cube, read_manifest
-from irpath.spectra.emsc import mie_like_distortion, unit_rms_error
+from irpath.spectra.emsc import baseline_dispersion_distortion, unit_rms_error
 
 AXIS = wavenumber_axis()
 
@@ -17,7 +17,7 @@ def spot(tmp_path):
     rng = np.random.default_rng(4)
     cube, _, tissue = make_spot(rng, 16, AXIS, True)
     d = cube.copy()
-    d[tissue] = mie_like_distortion(cube[tissue], AXIS, rng)
+    d[tissue] = baseline_dispersion_distortion(cube[tissue], AXIS, rng)
     envi.save_image(str(tmp_path / "spot.hdr"), d.astype(np.float32), interleave="bip", byteorder=0,
                     metadata={"wavelength": list(AXIS), "wavelength units": "cm-1"})
     (tmp_path / "mask.npy").write_bytes(b"")  # never opened: only paths are rewritten

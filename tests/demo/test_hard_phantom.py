@@ -137,9 +137,10 @@ def test_recipe_parsing():
 
 def test_hard_recipe_loads():
     from irpath.config import read_recipe
+    from irpath.methods import get_method
 
     path = ROOT / "models" / "compsegnet-hard" / "config.json"
-    name, model, train = read_recipe(path, method="compsegnet")
+    name, model, train = read_recipe(path, get_method, method="compsegnet")
     assert name == "compsegnet"
     assert model.preprocess  # the hard recipe preprocesses its spectra inside the model
     assert train.epochs >= 1
@@ -148,6 +149,7 @@ def test_hard_recipe_loads():
 def test_hard_recipe_loads_through_the_train_cli(tmp_path, monkeypatch):
     from irpath.cli.main import main as cli
     from irpath.config import read_recipe
+    from irpath.methods import get_method
     from irpath.methods.compsegnet import CompSegNet
 
     seen = {}
@@ -156,7 +158,7 @@ def test_hard_recipe_loads_through_the_train_cli(tmp_path, monkeypatch):
     path = ROOT / "models" / "compsegnet-hard" / "config.json"
     assert cli(["train", "compsegnet", "--config", str(path), "--train-manifest", "t.csv",
                 "--val-manifest", "v.csv", "--out", str(tmp_path / "run")]) == 0
-    _, model, train = read_recipe(path, method="compsegnet")
+    _, model, train = read_recipe(path, get_method, method="compsegnet")
     assert seen == {"model": model, "train": train}
 
 

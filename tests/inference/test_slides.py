@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import tifffile
 
+from irpath.data.rgb_tissue import rgb_tissue_mask
 from irpath.inference.loading import Predictor
 from irpath.inference.predict import PredictOptions, predict_files
 from irpath.io.sources import open_image
-from irpath.spectra.tissue import rgb_tissue_mask
 from tests.io.test_sources import write_pyramid
 
 

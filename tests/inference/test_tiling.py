@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from irpath.errors import ConfigError, ShapeError
-from irpath.inference.tiling import (MARGIN_WEIGHT, blend_window, ir_tile_preparer,
-                                     predict_tiled, tile_grid)
+from irpath.inference.tiling import MARGIN_WEIGHT, blend_window, predict_tiled, tile_grid
 
 
 def box_filter(radius: int, mix: np.ndarray):
@@ -180,59 +179,6 @@ def _rss_file():
         return None
 
 
-def _envi(tmp_path, cube, axis):
-    import spectral.io.envi as envi
-    path = tmp_path / "spot.hdr"
-    envi.save_image(str(path), cube, dtype=np.float32, interleave="bip", force=True,
-                    metadata={"wavelength": list(map(float, axis)), "wavelength units": "cm-1"})
-    return path
-
-
-def test_ir_preparer_matches_prepare_spot(tmp_path, rng):
-    """Off-axis ENVI cube with NaN background pixels: tiles prepared on the fly equal
-    prepare_spot's resampled data with NaN/invalid pixels zeroed, bit for bit."""
-    from irpath.data.cache import prepare_spot
-    from irpath.io import read_cube
-
-    src_axis = np.linspace(1801.9, 946.1, 61)
-    target = np.linspace(1800.0, 948.0, 40)
-    cube = rng.random((13, 11, src_axis.size), dtype=np.float32) + 0.5
-    cube[0, :3] = np.nan  # invalid background
-    path = _envi(tmp_path, cube, src_axis)
-    data, valid, _ = prepare_spot(path, target)
-    expected = np.nan_to_num(np.array(data, np.float32), nan=0.0)
-    expected[~valid] = 0.0
-    c = read_cube(path, mmap=True)
-    for v in (c.valid, None):  # given, or derived from the raw tile
-        prep = ir_tile_preparer(c.wavenumbers, target, v)
-        got = predict_tiled(c.data, lambda x: x, tile=6, overlap=2, margin=0,
-                            window="constant", prepare=prep, progress=False)
-        np.testing.assert_array_equal(got, expected)
-        np.testing.assert_array_equal(prep(c.data[2:9, 1:4], (2, 9, 1, 4)), expected[2:9, 1:4])
-
-
-@pytest.mark.parametrize("n_src,descending", [(61, True), (200, False), (40, True), (25, False)])
-def test_fast_resampler_equals_resample(rng, n_src, descending):
-    """Bit-identical to irpath.spectra.axis.resample (via to_target_axis) on denser,
-    sparser and equal axes, ascending or descending; the same axis passes through."""
-    from irpath.spectra.axis import to_target_axis
-
-    src = np.linspace(946.1, 1801.9, n_src)
-    src = src[::-1] if descending else src
-    target = np.linspace(1800.0, 948.0, 40)
-    raw = rng.normal(size=(5, 7, n_src)).astype(np.float64)
-    prep = ir_tile_preparer(src, target, np.ones((5, 7), bool), chunk=8)
-    np.testing.assert_array_equal(prep(raw, (0, 5, 0, 7)), to_target_axis(raw, src, target))
-    same = ir_tile_preparer(target, target)
-    x = rng.normal(size=(5, 7, 40)).astype(np.float32)
-    np.testing.assert_array_equal(same(x, (0, 5, 0, 7)), x)
-
-
-def test_ir_preparer_refuses_an_axis_that_does_not_cover_the_target():
-    with pytest.raises(ShapeError, match="does not cover"):
-        ir_tile_preparer(np.linspace(1500.0, 948.0, 100), np.linspace(1800.0, 948.0, 40))
-
-
 def test_keras_model_tiled_matches_whole_image(rng):
     """A small 'same'-padded keras conv model (two 3x3 convs: radius 2)."""
     import keras
@@ -246,18 +192,3 @@ def test_keras_model_tiled_matches_whole_image(rng):
     tiled = predict_tiled(cube, lambda t: model(t, training=False), tile=20, overlap=8,
                           margin=2, batch=2, progress=False)
     np.testing.assert_allclose(tiled, whole, rtol=1e-5, atol=1e-5)
-
-
-def test_release_pages_keeps_data_and_ignores_writable_maps(tmp_path):
-    from irpath.inference.tiling import release_pages
-
-    np.save(tmp_path / "a.npy", np.arange(4096, dtype=np.float32).reshape(64, 64, 1))
-    ro = np.load(tmp_path / "a.npy", mmap_mode="r")
-    assert ro[5, 7, 0] == 5 * 64 + 7
-    release_pages(ro)  # pages unmapped, re-read from the file on access
-    assert ro[5, 7, 0] == 5 * 64 + 7
-    rw = np.load(tmp_path / "a.npy", mmap_mode="c")  # private copy-on-write: must keep edits
-    rw[0, 0, 0] = -1.0
-    release_pages(rw)
-    release_pages(np.zeros(3))
-    assert rw[0, 0, 0] == -1.0

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from irpath.errors import DataFileError, MissingFileError
 from irpath.losses.perceptual import PerceptualLoss, build_vgg16_features
-from irpath.losses.weighted_ce import NucleiLoss, WeightedCrossEntropy
+from irpath.losses.nuclei import NucleiLoss, WeightedCrossEntropy
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,14 @@ import pytest
 
 from irpath.cli.main import main
 from irpath.config import read_recipe
+from irpath.methods import get_method
 from irpath.methods.compsegnet.config import CompSegNetConfig, CompSegNetTrainConfig
 
 RECIPE = Path(__file__).resolve().parents[2] / "models" / "compsegnet" / "config.json"
 
 
 def test_shipped_recipe_equals_code_defaults():
-    name, model, train = read_recipe(RECIPE)
+    name, model, train = read_recipe(RECIPE, get_method)
     assert name == "compsegnet"
     assert model == CompSegNetConfig() and train == CompSegNetTrainConfig()
 
@@ -44,8 +45,6 @@ def test_recipe_of_another_method_is_refused(tmp_path, capsys):
 
 def test_flags_map_onto_config_fields_including_negated_ones():
     import argparse
-
-    from irpath.methods import get_method
 
     method = get_method("compsegnet")
     parser = argparse.ArgumentParser()

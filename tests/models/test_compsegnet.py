@@ -2,9 +2,9 @@ import keras
 import numpy as np
 import pytest
 
-from irpath.methods.compsegnet.config import CompSegNetConfig
 from irpath.layers import sigma_abg
-from irpath.models.compsegnet import build_from_config, extract_segmenter
+from irpath.methods.compsegnet.config import CompSegNetConfig, build_from_config
+from irpath.models.compsegnet import extract_segmenter
 
 
 @pytest.fixture

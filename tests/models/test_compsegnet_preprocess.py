@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from irpath.methods.compsegnet.config import CompSegNetConfig
-from irpath.models.compsegnet import build_segmenter, segmenter_kwargs
+from irpath.methods.compsegnet.config import CompSegNetConfig, segmenter_kwargs
+from irpath.models.compsegnet import build_segmenter
 from tests.conftest import tiny_model_config
 
 PRE = {"vector_norm": True, "sg_deriv": 1, "sg_window": 7, "minmax": "amide"}

@@ -2,8 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from irpath.methods.compsegnet.config import CompSegNetConfig
-from irpath.models.compsegnet import build_from_config, extract_segmenter
+from irpath.methods.compsegnet.config import CompSegNetConfig, build_from_config
+from irpath.models.compsegnet import extract_segmenter
 from irpath.models.flops import conv_flops
 
 

@@ -4,7 +4,7 @@ learned-corrector tests."""
 import numpy as np
 
 from irpath.demo.synthetic import Setting, make_spot, wavenumber_axis
-from irpath.spectra.emsc import mie_distortion
+from irpath.spectra.emsc import mie_extinction_distortion
 
 AXIS = wavenumber_axis()
 #: The hard phantom's tissue without its (non-Mie) scatter: the clean spectra.
@@ -17,4 +17,4 @@ def mie_tissue(seed: int, size: int, *, every: int = 1, n: int | None = None):
     rng = np.random.default_rng(seed)
     spot, _, tissue = make_spot(rng, size, AXIS, True, HARD_CLEAN)
     clean = spot[tissue].astype(np.float64)[::every][:n]
-    return clean, mie_distortion(clean, AXIS, rng)
+    return clean, mie_extinction_distortion(clean, AXIS, rng)

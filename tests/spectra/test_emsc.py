@@ -7,8 +7,8 @@ import pytest
 
 from irpath.demo.synthetic import make_spot, wavenumber_axis
 from irpath.errors import ConfigError
-from irpath.spectra.emsc import (CorrectionConfig, Corrector, correct_cube, mie_like_distortion,
-                                 unit_rms_error)
+from irpath.spectra.correct_cube import correct_cube_file
+from irpath.spectra.emsc import CorrectionConfig, Corrector, baseline_dispersion_distortion, unit_rms_error
 
 AXIS = wavenumber_axis()
 
@@ -18,7 +18,7 @@ def spectra():
     rng = np.random.default_rng(1)
     cube, _, tissue = make_spot(rng, 16, AXIS, True)
     pure = cube[tissue].astype(np.float64)[:120]
-    return pure, mie_like_distortion(pure, AXIS, rng)
+    return pure, baseline_dispersion_distortion(pure, AXIS, rng)
 
 
 @pytest.mark.parametrize("config,n", [(CorrectionConfig("emsc"), 120),
@@ -68,17 +68,17 @@ def test_correct_cube_streams_blocks_into_envi(tmp_path, spectra):
     rng = np.random.default_rng(2)
     cube, _, tissue = make_spot(rng, 20, AXIS, True)
     distorted = cube.copy()
-    distorted[tissue] = mie_like_distortion(cube[tissue], AXIS, rng)
+    distorted[tissue] = baseline_dispersion_distortion(cube[tissue], AXIS, rng)
     src = make_cube("mem", distorted, wavenumbers=AXIS)
     ref = cube[tissue].mean(0)
-    hdr, used = correct_cube(src, tmp_path / "c.hdr", CorrectionConfig("emsc"), reference=ref,
-                             block_spectra=50, progress=False)
-    out = read_cube(hdr)
+    report = correct_cube_file(src, tmp_path / "c.hdr", CorrectionConfig("emsc"), reference=ref,
+                               block_spectra=50, progress=False)
+    out = read_cube(report["path"])
     np.testing.assert_allclose(out.wavenumbers, AXIS, rtol=1e-6)
     np.testing.assert_array_equal(out.data[~tissue], distorted[~tissue])  # background copied
     whole = Corrector(ref, AXIS, CorrectionConfig("emsc"))(distorted[tissue])
     np.testing.assert_allclose(out.data[tissue], whole, rtol=1e-5, atol=1e-6)
     assert unit_rms_error(out.data[tissue], cube[tissue]) < 0.75 * unit_rms_error(distorted[tissue], cube[tissue])
     # default reference: the mean tissue spectrum of the input
-    _, default_ref = correct_cube(src, tmp_path / "d.hdr", progress=False)
+    default_ref = correct_cube_file(src, tmp_path / "d.hdr", CorrectionConfig(), progress=False)["reference_spectrum"]
     np.testing.assert_allclose(default_ref, distorted[tissue].mean(0), rtol=1e-6)

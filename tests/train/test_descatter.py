@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from irpath.demo.synthetic import make_spot
-from irpath.spectra.emsc import CorrectionConfig, Corrector, mie_distortion, unit_rms_error
+from irpath.spectra.emsc import CorrectionConfig, Corrector, mie_extinction_distortion, unit_rms_error
 from irpath.train.descatter import DescatterConfig, LearnedCorrector, errors, fit_descatter
 from tests.spectra.mie_phantom import AXIS, HARD_CLEAN, mie_tissue
 
@@ -60,7 +60,7 @@ def test_cli_learned_then_reuse(tmp_path, capsys):
 
     rng = np.random.default_rng(3)
     spot, _, tissue = make_spot(rng, 12, AXIS, True, HARD_CLEAN)
-    spot[tissue] = mie_distortion(spot[tissue], AXIS, rng)
+    spot[tissue] = mie_extinction_distortion(spot[tissue], AXIS, rng)
     envi.save_image(str(tmp_path / "a.hdr"), spot.astype(np.float32), interleave="bip", byteorder=0,
                     metadata={"wavelength": list(AXIS), "wavelength units": "cm-1"})
     args = ["correct", "--input", str(tmp_path / "a.hdr"), "--no-progress", "--iterations", "3"]

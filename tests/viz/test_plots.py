@@ -18,8 +18,8 @@ def figures(monkeypatch):
     """Every figure the plot functions save, to count its panels."""
     import irpath.viz.plots as plots
 
-    saved, save = [], plots._save
-    monkeypatch.setattr(plots, "_save", lambda fig, path, **kw: (saved.append(fig), save(fig, path, **kw))[1])
+    saved, save = [], plots.save_figure
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path, **kw: (saved.append(fig), save(fig, path, **kw))[1])
     return saved
 
 

@@ -1,6 +1,7 @@
 """CompSegNet's recipe: the network (:class:`CompSegNetConfig`) and its optimisation
-(:class:`CompSegNetTrainConfig`). ``irpath.models.compsegnet`` maps the first to
-layer keyword arguments in exactly one place (:func:`~irpath.models.compsegnet.segmenter_kwargs`).
+(:class:`CompSegNetTrainConfig`). :func:`segmenter_kwargs` and :func:`pooling_kwargs`
+are the one place the first becomes keyword arguments of the builders in
+:mod:`irpath.models.compsegnet`; :func:`build_from_config` builds the network from it.
 """
 
 from __future__ import annotations
@@ -92,6 +93,27 @@ class CompSegNetConfig:
     @property
     def multiple(self) -> int:
         return 2 ** self.depth
+
+
+def segmenter_kwargs(cfg: CompSegNetConfig) -> dict:
+    """Keyword arguments of :func:`irpath.models.compsegnet.build_segmenter` for ``cfg``."""
+    return dict(in_channels=cfg.in_channels, filters=cfg.filters, depth=cfg.depth,
+                norm=cfg.norm, map_bias=cfg.map_bias, preprocess=cfg.preprocess, axis=cfg.axis,
+                input_noise=cfg.input_noise)
+
+
+def pooling_kwargs(cfg: CompSegNetConfig) -> dict:
+    """Keyword arguments of :func:`irpath.models.compsegnet.build_compsegnet` (the pooling neuron)."""
+    return dict(alpha=cfg.alpha, beta=cfg.beta, gamma=cfg.gamma)
+
+
+def build_from_config(cfg: CompSegNetConfig, mean, std, *, device_augment: bool = False):
+    """A fresh CompSegNet ``keras.Model`` for ``cfg`` with input statistics ``mean``/``std``
+    (``device_augment``: as :func:`irpath.models.compsegnet.build_compsegnet`)."""
+    from irpath.models.compsegnet import build_compsegnet, build_segmenter
+
+    return build_compsegnet(build_segmenter(mean, std, **segmenter_kwargs(cfg)), **pooling_kwargs(cfg),
+                            device_augment=device_augment)
 
 
 #: CompSegNet's loss forms (:func:`irpath.losses.weak_label.comparative_loss`).

@@ -121,7 +121,7 @@ def steps_per_epoch(ctx) -> int:
 def build_model(ctx):
     """The training model (U-Net + neuron), compiled with the comparative loss and RMSprop."""
     from irpath.losses import ComparativeLoss
-    from irpath.models.compsegnet import build_from_config  # moves to .config
+    from irpath.methods.compsegnet.config import build_from_config
     from irpath.methods.compsegnet.optimizer import RMSprop
 
     cfg, train_cfg, caches = ctx.model_cfg, ctx.train_cfg, ctx.prepared

@@ -156,9 +156,9 @@ class VggFcn(Method):
 
     def postprocess(self, maps, prepared, cfg, *, threshold=None) -> dict:
         """``classes``: the (H, W) int32 argmax class map; the fraction of each class."""
-        from irpath.methods.fcn.evaluate import class_map
+        from irpath.methods.fcn.evaluate import argmax_classes
 
-        classes = class_map(maps)
+        classes = argmax_classes(maps)
         counts = np.bincount(classes.ravel(), minlength=len(CLASS_NAMES)) / max(classes.size, 1)
         return {"arrays": {"classes": classes},
                 "summary": {f"{n}_fraction": float(c) for n, c in zip(CLASS_NAMES, counts)}}
@@ -169,10 +169,10 @@ class VggFcn(Method):
         from pathlib import Path
 
         from irpath.io.colour_labels import write_colour_labels
-        from irpath.methods.fcn.evaluate import class_map, plot_classes
+        from irpath.methods.fcn.evaluate import argmax_classes, plot_classes
 
         classes = result.get("arrays", {}).get("classes")
-        classes = class_map(maps) if classes is None else classes
+        classes = argmax_classes(maps) if classes is None else classes
         path = Path(path)
         write_colour_labels(path.with_name(f"{path.stem}_classes.png"), classes)
         plot_classes(prepared.display, classes, path, title=title)

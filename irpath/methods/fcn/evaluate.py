@@ -24,7 +24,7 @@ from irpath.io.paths import atomic_write_json
 EPSILON = 1e-7
 
 
-def class_map(probs: np.ndarray) -> np.ndarray:
+def argmax_classes(probs: np.ndarray) -> np.ndarray:
     """(H, W, K) probabilities -> (H, W) int32 argmax classes."""
     return np.argmax(np.asarray(probs), axis=-1).astype(np.int32)
 
@@ -94,9 +94,9 @@ def plot_classes(display, pred, path, *, truth=None, title: str = "") -> Path:
                loc="lower center", ncol=len(CLASS_NAMES), fontsize="small")
     if title:
         fig.suptitle(title)
-    from irpath.viz.plots import _save
+    from irpath.viz.plots import save_figure
 
-    return _save(fig, path, dpi=100)
+    return save_figure(fig, path, dpi=100)
 
 
 def evaluate(predictor, data, out_dir, *, overlays: bool = True) -> dict:
@@ -128,7 +128,7 @@ def evaluate(predictor, data, out_dir, *, overlays: bool = True) -> dict:
         _, truth = read_pair(image_path, label_path)
         prepared = method.prepare(image_path, cfg)
         probs = np.asarray(predict_maps(predictor, prepared, progress=False))
-        pred = class_map(probs)
+        pred = argmax_classes(probs)
         ce = mean_cross_entropy(probs, truth)
         one = pixel_report(pred, truth, k, CLASS_NAMES)
         total += confusion_matrix(pred, truth, k)

@@ -169,12 +169,12 @@ class MultiLoss(Method):
         return postprocess(maps, cfg.mode)
 
     def plot_prediction(self, prepared, maps, result, path, *, title="", threshold=None) -> None:
-        from irpath.methods.multiloss.evaluate import plot_fig2, split_maps
+        from irpath.methods.multiloss.evaluate import plot_glands, split_maps
 
         mode = "joint" if maps.shape[-1] == 5 else ("seg" if maps.shape[-1] == 2 else "class")
         parts = split_maps(np.asarray(maps), mode)
         cls = result.get("summary", {}).get("class")
-        plot_fig2(prepared.display, None, parts["prior"], result.get("arrays", {}).get("inst"), path,
+        plot_glands(prepared.display, None, parts["prior"], result.get("arrays", {}).get("inst"), path,
                   title=title + (f" ({cls})" if cls else ""))
 
     def add_evaluate_arguments(self, group) -> None:

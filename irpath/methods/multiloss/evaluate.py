@@ -50,8 +50,9 @@ def gland_instances(p_gland: np.ndarray) -> np.ndarray:
     return inst.astype(np.int32)
 
 
-def plot_fig2(image, gt_inst, prior, pred_inst, path, title: str = "") -> Path:
-    """The paper's Fig. 2 layout: input, GT, class-specific prior (CP), output.
+def plot_glands(image, gt_inst, prior, pred_inst, path, title: str = "") -> Path:
+    """Four panels of a gland image, as the paper's Fig. 2: input, GT instances, class-specific
+    prior (CP), predicted instances.
 
     Args:
         image: (H, W, 3) RGB in [0, 255] or [0, 1].
@@ -80,9 +81,9 @@ def plot_fig2(image, gt_inst, prior, pred_inst, path, title: str = "") -> Path:
         ax.set_yticks([])
     if title:
         fig.suptitle(title)
-    from irpath.viz.plots import _save
+    from irpath.viz.plots import save_figure
 
-    return _save(fig, path, dpi=80, bbox_inches="tight")
+    return save_figure(fig, path, dpi=80, bbox_inches="tight")
 
 
 def _group(rows: list) -> dict:
@@ -140,7 +141,7 @@ def evaluate(predictor, data, out_dir, *, figures: bool = True) -> dict:
             row["object_f1"] = float(row["objects"]["f1"])
         if figures:
             stem = f"{i:03d}_{Path(str(name)).stem}"
-            plot_fig2(image, gt, parts["prior"], pred_inst, out / "figures" / f"{stem}.png",
+            plot_glands(image, gt, parts["prior"], pred_inst, out / "figures" / f"{stem}.png",
                       title=f"{name}: {row['class']}"
                             + (f", predicted {row['predicted_class']}" if "predicted_class" in row else "")
                             + (f", object Dice {row['object_dice']:.2f}" if pred_inst is not None else ""))

@@ -4,7 +4,7 @@ A ResNet34-encoder U-Net (:mod:`irpath.models.resnet_unet`) predicts five maps:
 background, the inner parts of tumour / lymphocyte / stroma nuclei, and the
 contours of all nuclei. It is trained with a pixel-weighted cross-entropy (weight
 map of eq. 2) plus 0.1 x a VGG16 perceptual loss on the contour map
-(:mod:`irpath.losses.weighted_ce`, :mod:`irpath.losses.perceptual`). Instances come
+(:mod:`irpath.losses.nuclei`, :mod:`irpath.losses.perceptual`). Instances come
 from the connected inner parts grown back by one pixel.
 
 * :mod:`~irpath.methods.nuclei.labels`: the id-mod-3 label image and instance + type maps;
@@ -243,12 +243,12 @@ class Nuclei(Method):
         from irpath.methods.nuclei.labels import encode_label
         from irpath.methods.nuclei.postprocess import postprocess
 
-        inst, classes, class_map = postprocess(np.asarray(maps), min_area=cfg.min_area, radius=cfg.radius,
-                                               inner_threshold=self.threshold(cfg, threshold))
+        inst, classes, class_image = postprocess(np.asarray(maps), min_area=cfg.min_area, radius=cfg.radius,
+                                                 inner_threshold=self.threshold(cfg, threshold))
         counts = np.bincount(np.fromiter(classes.values(), int, len(classes)), minlength=3)
         summary = {"nuclei": len(classes)}
         summary.update({name: int(n) for name, n in zip(self.map_names[1:4], counts)})
-        return {"arrays": {"instances": inst, "classes": class_map, "label": encode_label(inst, classes)},
+        return {"arrays": {"instances": inst, "classes": class_image, "label": encode_label(inst, classes)},
                 "summary": summary, "classes": classes}
 
     def plot_prediction(self, prepared, maps, result, path, *, title="", threshold=None) -> None:

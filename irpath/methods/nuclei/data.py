@@ -232,7 +232,7 @@ def train_dataset(patches, targets, *, crop: int, batch: int, seed: int, augment
 
     Returns:
         ``tf.data.Dataset`` of ``(images (N, crop, crop, 3), y_true (N, crop, crop, 2))``,
-        ``y_true`` = [class, weight] as :class:`~irpath.losses.weighted_ce.NucleiLoss` takes.
+        ``y_true`` = [class, weight] as :class:`~irpath.losses.nuclei.NucleiLoss` takes.
     """
     import tensorflow as tf
 

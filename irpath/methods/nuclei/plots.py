@@ -47,7 +47,7 @@ def plot_nuclei(display, inst, classes: dict, path, *, gt=None, title: str = "")
     """
     from matplotlib.patches import Patch
 
-    from irpath.viz.plots import _figure, _save
+    from irpath.viz.plots import new_figure, save_figure
 
     panels = [("image", np.asarray(display)), ("prediction", colour_instances(display, inst, classes))]
     if gt is not None:
@@ -55,7 +55,7 @@ def plot_nuclei(display, inst, classes: dict, path, *, gt=None, title: str = "")
 
         gt_inst, gt_classes = decode_label(gt)
         panels.append(("ground truth", colour_instances(display, gt_inst, gt_classes)))
-    fig = _figure(4.2 * len(panels), 4.6)
+    fig = new_figure(4.2 * len(panels), 4.6)
     axes = np.atleast_1d(fig.subplots(1, len(panels)))
     for ax, (name, img) in zip(axes, panels):
         ax.imshow(img, cmap="gray" if np.ndim(img) == 2 else None, interpolation="nearest")
@@ -66,4 +66,4 @@ def plot_nuclei(display, inst, classes: dict, path, *, gt=None, title: str = "")
                     loc="lower right", fontsize="small")
     if title:
         fig.suptitle(title)
-    _save(fig, path)
+    save_figure(fig, path)

@@ -33,9 +33,9 @@ def instances_from_classes(pred, *, min_area: int = MIN_AREA, radius: float = RA
         radius: growth radius in pixels (Euclidean); 0 disables it.
 
     Returns:
-        ``(instances, classes, class_map)``: (H, W) int32 ids 1..n; ``{id: class}``
+        ``(instances, classes, class_image)``: (H, W) int32 ids 1..n; ``{id: class}``
         with class 0 tumour, 1 lymphocyte, 2 stroma (``id % 3`` convention of
-        :mod:`~irpath.methods.nuclei.labels`); (H, W) uint8 class map, 0
+        :mod:`~irpath.methods.nuclei.labels`); (H, W) uint8 class image, 0
         background, ``1 + class`` inside nuclei.
     """
     pred = np.asarray(pred)
@@ -91,7 +91,7 @@ def postprocess(prob_maps, *, min_area: int = MIN_AREA, radius: float = RADIUS,
         inner_threshold: see :func:`inner_classes` (None: argmax, the authors').
 
     Returns:
-        ``(instances (H, W) int32, {id: class}, class_map (H, W) uint8)``.
+        ``(instances (H, W) int32, {id: class}, class_image (H, W) uint8)``.
     """
     return instances_from_classes(inner_classes(prob_maps, inner_threshold), min_area=min_area,
                                   radius=radius)

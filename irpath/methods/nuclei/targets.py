@@ -177,6 +177,6 @@ def weight_map_brute_force(label, w0: float = W0, sigma: float = SIGMA) -> np.nd
 
 
 def pack_targets(label, *, w0: float = W0, sigma: float = SIGMA) -> np.ndarray:
-    """``y_true`` for :class:`irpath.losses.weighted_ce.NucleiLoss`: (H, W, 2) float32 [class, weight]."""
+    """``y_true`` for :class:`irpath.losses.nuclei.NucleiLoss`: (H, W, 2) float32 [class, weight]."""
     return np.stack([five_class_target(label).astype(np.float32),
                      weight_map(label, w0=w0, sigma=sigma)], axis=-1)

@@ -3,7 +3,7 @@
 Data: :mod:`.data` (patches of the training images with whole-image targets,
 random crops through the core's joint augmentation; validation on tiles of the
 validation images). Model: :func:`irpath.models.resnet_unet.build_resnet34_unet`
-(also the inference model). Loss: :class:`irpath.losses.weighted_ce.NucleiLoss`
+(also the inference model). Loss: :class:`irpath.losses.nuclei.NucleiLoss`
 (eq. 4). Optimiser: Adam with decoupled weight decay (AdamW). After the fit the
 inner threshold is calibrated on the validation images. Run directory, resume,
 checkpoints and export are the driver's.
@@ -24,7 +24,7 @@ def build_model(model_cfg: NucleiConfig, train_cfg: NucleiTrainConfig, *, compil
     """The network of the recipe, compiled with eq. 4 and AdamW (call inside a strategy scope)."""
     import keras
 
-    from irpath.losses.weighted_ce import NucleiLoss
+    from irpath.losses.nuclei import NucleiLoss
     from irpath.models.resnet_unet import build_resnet34_unet
 
     model = build_resnet34_unet(encoder_weights=train_cfg.encoder_weights, **network_kwargs(model_cfg))

@@ -67,7 +67,7 @@ def test_compsegnet_with_device_augmentation_gives_the_same_outputs_and_gradient
 
     from irpath.losses import ComparativeLoss
     from irpath.methods.compsegnet.config import CompSegNetConfig
-    from irpath.models.compsegnet import build_from_config
+    from irpath.methods.compsegnet.config import build_from_config
 
     cfg = CompSegNetConfig(filters=2, depth=1, in_channels=AXIS.size, wn_start=float(AXIS[0]),
                            wn_stop=float(AXIS[-1]), norm="none")

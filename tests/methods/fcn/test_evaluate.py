@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from irpath.methods.fcn.evaluate import class_map, mean_cross_entropy, report_from_confusion
+from irpath.methods.fcn.evaluate import argmax_classes, mean_cross_entropy, report_from_confusion
 from irpath.metrics import confusion_matrix, pixel_report
 
 
@@ -36,7 +36,7 @@ def test_postprocess_classes_and_fractions():
     maps[..., 2] = 1.0
     maps[0, 0] = (0.6, 0.3, 0.1)
     result = get_method("fcn").postprocess(maps, None, None)
-    np.testing.assert_array_equal(result["arrays"]["classes"], class_map(maps))
+    np.testing.assert_array_equal(result["arrays"]["classes"], argmax_classes(maps))
     assert result["arrays"]["classes"].dtype == np.int32
     assert result["summary"] == {"cancer_fraction": 0.25, "stroma_fraction": 0.0,
                                  "background_fraction": 0.75}

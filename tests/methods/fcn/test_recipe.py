@@ -8,6 +8,7 @@ import pytest
 
 from irpath.config import read_recipe
 from irpath.errors import ConfigError
+from irpath.methods import get_method
 from irpath.methods.fcn.config import (DECODERS, DEFAULT_CUT, LOSSES, FcnConfig, FcnTrainConfig,
                                        network_kwargs)
 
@@ -15,7 +16,7 @@ RECIPE = Path(__file__).resolve().parents[3] / "models" / "fcn" / "config.json"
 
 
 def test_shipped_recipe_equals_code_defaults():
-    name, model, train = read_recipe(RECIPE)
+    name, model, train = read_recipe(RECIPE, get_method)
     assert name == "fcn"
     assert model == FcnConfig() and train == FcnTrainConfig()
 
@@ -39,7 +40,7 @@ def test_json_lists_become_tuples_and_round_trip(tmp_path):
     recipe["model"].update(cut="block2_conv2", decoder="exp1", decoder_filters=[4, 5, 6, 7])
     f = tmp_path / "r.json"
     f.write_text(json.dumps(recipe))
-    _, model, _ = read_recipe(f)
+    _, model, _ = read_recipe(f, get_method)
     assert model.decoder_filters == (4, 5, 6, 7) and model.stride == 2
     assert network_kwargs(model)["decoder_filters"] == (4, 5, 6, 7)
 

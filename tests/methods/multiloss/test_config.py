@@ -9,13 +9,14 @@ import pytest
 from irpath.cli.main import main
 from irpath.config import read_recipe
 from irpath.errors import ConfigError
+from irpath.methods import get_method
 from irpath.methods.multiloss.config import MultiLossConfig, MultiLossTrainConfig, network_kwargs
 
 RECIPE = Path(__file__).resolve().parents[3] / "models" / "multiloss" / "config.json"
 
 
 def test_shipped_recipe_equals_code_defaults():
-    name, model, train = read_recipe(RECIPE)
+    name, model, train = read_recipe(RECIPE, get_method)
     assert name == "multiloss"
     assert model == MultiLossConfig() and train == MultiLossTrainConfig()
     assert train.split == pytest.approx((0.7, 0.1, 0.2))
@@ -63,7 +64,6 @@ def test_help_explains_defaults_and_data(capsys):
 
 
 def test_recipe_file_is_the_starting_point_and_flags_override(tmp_path, monkeypatch):
-    from irpath.methods import get_method
     from irpath.methods.multiloss import train as train_mod
 
     seen = {}

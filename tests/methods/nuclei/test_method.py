@@ -12,6 +12,7 @@ import pytest
 
 from irpath.config import read_recipe
 from irpath.inference.loading import Predictor
+from irpath.methods import get_method
 from irpath.methods.nuclei.config import NucleiConfig, NucleiTrainConfig, network_kwargs
 
 RECIPE = Path(__file__).resolve().parents[3] / "models" / "nuclei" / "config.json"
@@ -19,7 +20,7 @@ TINY = dict(decoder_filters=[8, 8, 8, 8], encoder_blocks=[1, 1, 1, 1], encoder_f
 
 
 def test_shipped_recipe_equals_code_defaults():
-    name, model, train = read_recipe(RECIPE)
+    name, model, train = read_recipe(RECIPE, get_method)
     assert name == "nuclei" and model == NucleiConfig() and train == NucleiTrainConfig()
     assert model.is_resnet34 and train.patches_per_image == 16 and train.crop == 224
     assert json.loads(RECIPE.read_text())["train"]["beta"] == 0.1
@@ -85,7 +86,7 @@ def test_build_model_loads_encoder_weights_saved_by_the_test(tmp_path):
 
 @pytest.mark.slow
 def test_vgg_weights_file_enables_the_perceptual_loss(tmp_path):
-    from irpath.losses.weighted_ce import weighted_cross_entropy
+    from irpath.losses.nuclei import weighted_cross_entropy
     from irpath.methods.nuclei.train import build_model
 
     vgg = keras.applications.VGG16(weights=None, include_top=False)  # random init, saved locally
@@ -108,7 +109,7 @@ def test_vgg_weights_file_enables_the_perceptual_loss(tmp_path):
     # without the file the loss is plain weighted CE, with a warning
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        from irpath.losses.weighted_ce import NucleiLoss
+        from irpath.losses.nuclei import NucleiLoss
 
         plain = NucleiLoss(beta=0.1, vgg_weights=None)
     assert plain.perceptual is None and any("perceptual loss disabled" in str(w.message) for w in caught)

@@ -14,7 +14,7 @@ def test_two_touching_nuclei_split():
     label = np.zeros((10, 16), np.int32)
     label[2:8, 2:8] = 3  # tumour
     label[2:8, 8:14] = 4  # lymphocyte, touching
-    inst, classes, class_map = postprocess(_one_hot(five_class_target(label)), min_area=4)
+    inst, classes, class_image = postprocess(_one_hot(five_class_target(label)), min_area=4)
     assert inst.dtype == np.int32 and inst.max() == 2
     a, b = inst[4, 4], inst[4, 11]
     assert a != b and a > 0 and b > 0
@@ -23,9 +23,9 @@ def test_two_touching_nuclei_split():
     for i, old in ((a, 3), (b, 4)):
         diff = (inst == i) ^ (label == old)
         assert diff.sum() == 4
-    np.testing.assert_array_equal(class_map[inst == a], 1)
-    np.testing.assert_array_equal(class_map[inst == b], 2)
-    assert not class_map[inst == 0].any()
+    np.testing.assert_array_equal(class_image[inst == a], 1)
+    np.testing.assert_array_equal(class_image[inst == b], 2)
+    assert not class_image[inst == 0].any()
 
 
 def test_without_contour_they_merge():
@@ -40,12 +40,12 @@ def test_majority_class_and_small_objects():
     pred[1:6, 1:6] = 3
     pred[1:3, 1:6] = 2  # 10 lymphocyte px vs 15 stroma px
     pred[9:11, 9:11] = 1  # 4 px: removed by min_area=5
-    inst, classes, class_map = instances_from_classes(pred, min_area=5, radius=0)
+    inst, classes, class_image = instances_from_classes(pred, min_area=5, radius=0)
     assert inst.max() == 1 and classes == {1: 2}
     expected = np.zeros((12, 12), bool)
     expected[1:6, 1:6] = True
     np.testing.assert_array_equal(inst > 0, expected)
-    assert np.all(class_map[1:6, 1:6] == 3)
+    assert np.all(class_image[1:6, 1:6] == 3)
 
 
 def test_targets_then_postprocess_recover_a_synthetic_tile():

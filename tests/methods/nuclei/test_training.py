@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from irpath.demo.nuclei import make_nuclei_tile
-from irpath.losses.weighted_ce import NucleiLoss
+from irpath.losses.nuclei import NucleiLoss
 from irpath.methods.nuclei.postprocess import postprocess
 from irpath.methods.nuclei.targets import pack_targets
 from irpath.metrics.objects import object_f1

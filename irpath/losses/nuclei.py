@@ -1,4 +1,5 @@
-"""Pixel-weighted cross-entropy (Qu et al. 2019, eq. 1) and the combined nuclei loss (eq. 4).
+"""The nuclei losses of Qu et al. 2019: pixel-weighted cross-entropy (eq. 1) and, with the
+perceptual term of :mod:`irpath.losses.perceptual`, the combined :class:`NucleiLoss` (eq. 4).
 
 The weight map travels inside ``y_true`` so plain ``compile(loss=...)`` + ``fit``
 work: ``y_true`` is (N, H, W, 2) float32 with channel 0 the target class index

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from irpath.train.precision import reduced_precision, set_precision
+from irpath.layers.precision import reduced_precision, set_precision
 
 
 @pytest.fixture(autouse=True)
@@ -78,7 +78,7 @@ def test_set_precision_switches_the_global_policy():
 def _compsegnet(rng, in_channels=12):
     from irpath.losses import ComparativeLoss
     from irpath.methods.compsegnet.config import CompSegNetConfig
-    from irpath.models.compsegnet import build_from_config
+    from irpath.methods.compsegnet.config import build_from_config
     from irpath.methods.compsegnet.optimizer import RMSprop
 
     keras.utils.set_random_seed(0)

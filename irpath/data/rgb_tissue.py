@@ -1,4 +1,4 @@
-"""Tissue masks of slides at a low resolution: Otsu on saturation and optical density.
+"""Tissue masks of H&E slides at a low resolution: Otsu on saturation and optical density.
 
 H&E tissue is coloured (eosin: pink, haematoxylin: purple) or dark; glass is
 near-white and grey. On a thumbnail (a low-resolution pyramid level), a pixel is

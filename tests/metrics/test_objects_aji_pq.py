@@ -1,3 +1,5 @@
+"""AJI and panoptic quality (:mod:`irpath.metrics.objects`) on instance label images."""
+
 import numpy as np
 import pytest
 

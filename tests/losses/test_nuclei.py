@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from irpath.losses.weighted_ce import NucleiLoss, WeightedCrossEntropy, weighted_cross_entropy
+from irpath.losses.nuclei import NucleiLoss, WeightedCrossEntropy, weighted_cross_entropy
 
 
 def _probs(rng, shape):
