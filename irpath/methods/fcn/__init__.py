@@ -156,12 +156,9 @@ class VggFcn(Method):
 
     def postprocess(self, maps, prepared, cfg, *, threshold=None) -> dict:
         """``classes``: the (H, W) int32 argmax class map; the fraction of each class."""
-        from irpath.methods.fcn.evaluate import argmax_classes
+        from irpath.methods.fcn.postprocess import postprocess
 
-        classes = argmax_classes(maps)
-        counts = np.bincount(classes.ravel(), minlength=len(CLASS_NAMES)) / max(classes.size, 1)
-        return {"arrays": {"classes": classes},
-                "summary": {f"{n}_fraction": float(c) for n, c in zip(CLASS_NAMES, counts)}}
+        return postprocess(maps, CLASS_NAMES)
 
     def plot_prediction(self, prepared, maps, result, path, *, title="", threshold=None) -> None:
         """``path``: image, prediction and overlay; ``<stem>_classes.png``: the colour-coded
