@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-import numpy as np
 
 from irpath.io.colour_labels import CLASS_NAMES
 from irpath.methods.base import EvaluateOptions, Method
