@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-
 from irpath.io.colour_labels import CLASS_NAMES
 from irpath.methods.base import EvaluateOptions, Method
 from irpath.methods.fcn.config import DECODERS, LOSSES, FcnConfig, FcnTrainConfig
