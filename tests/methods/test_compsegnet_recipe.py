@@ -46,9 +46,12 @@ def test_recipe_of_another_method_is_refused(tmp_path, capsys):
 def test_flags_map_onto_config_fields_including_negated_ones():
     import argparse
 
+    from irpath.cli.train import add_shared_train_arguments
+
     method = get_method("compsegnet")
     parser = argparse.ArgumentParser()
     method.add_train_arguments(parser)
+    add_shared_train_arguments(parser, method)  # --epochs, --batch-size, --lr, --seed
     args = parser.parse_args(["--train-manifest", "a", "--val-manifest", "b", "--filters", "16",
                               "--no-augment", "--seed", "3", "--sg-deriv", "1", "--loss", "signed",
                               "--lr-schedule", "cosine", "--input-noise", "0.2"])
