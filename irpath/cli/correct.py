@@ -123,7 +123,7 @@ def _header_rows(path: Path) -> int:
 
 def _on_axis(ref, axis, path):
     from irpath.errors import ShapeError
-    from irpath.spectra.axis import check_monotonic
+    from irpath.io.axis import check_axis
 
     ref_axis, values = ref
     if ref_axis is None:
@@ -131,7 +131,7 @@ def _on_axis(ref, axis, path):
             raise ShapeError(f"{path}: reference has {values.size} values but the cube has "
                              f"{axis.size} channels (give a wavenumber column)")
         return values
-    ref_axis = check_monotonic(ref_axis, values.size, str(path))
+    ref_axis = check_axis(ref_axis, values.size, str(path))
     if axis.min() < ref_axis.min() - 1e-6 or axis.max() > ref_axis.max() + 1e-6:
         raise ShapeError(f"{path}: reference spans {ref_axis.min():g}-{ref_axis.max():g} cm^-1, "
                          f"the cube {axis.min():g}-{axis.max():g}")

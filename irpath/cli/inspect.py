@@ -66,11 +66,12 @@ def _scan(data: np.ndarray) -> tuple[int, float | None, float | None]:
 
 
 def _tissue_fraction(cube: Cube) -> float | None:
-    """Fraction of tissue pixels: amide I absorbance if the axis covers it; for RGB
-    images the non-background (not bright and grey) pixels, as the RGB methods see them."""
+    """Fraction of tissue pixels: amide I absorbance if the axis spans the band (as training
+    and prediction take it); for RGB images the non-background (not bright and grey) pixels,
+    as the RGB methods see them."""
     from irpath.spectra import check_spectra, tissue_mask
-    from irpath.spectra.axis import check_monotonic
-    from irpath.spectra.mask import AMIDE_I_BAND
+    from irpath.io.axis import check_axis
+    from irpath.spectra.mask import spans_amide_band
 
     if Path(cube.path).suffix.lower() in RGB_SUFFIXES:
         from irpath.data.prepare import prepare_image
@@ -79,9 +80,8 @@ def _tissue_fraction(cube: Cube) -> float | None:
     check_spectra(cube.data, cube.valid, name=cube.path)
     axis = cube.wavenumbers
     if axis is not None:
-        check_monotonic(axis, cube.shape[-1], name=cube.path)
-        lo, hi = AMIDE_I_BAND
-        axis = axis if ((axis >= lo) & (axis <= hi)).any() else None
+        check_axis(axis, cube.shape[-1], name=cube.path)
+        axis = axis if spans_amide_band(axis) else None
     return float(tissue_mask(cube.data, cube.valid, axis=axis).mean())
 
 

@@ -39,10 +39,11 @@ import numpy as np
 
 from irpath.errors import ConfigError, DataFileError, InvalidValuesError, MissingFileError
 from irpath.io import ENVI_DATA_SUFFIXES, Manifest, read_cube, read_manifest, read_mask
+from irpath.io.axis import check_axis
 from irpath.io.cube import row_blocks
-from irpath.spectra.axis import DEFAULT_AXIS, check_monotonic, to_target_axis
+from irpath.spectra.axis import DEFAULT_AXIS, to_target_axis
 from irpath.spectra.mask import (AMIDE_I_BAND, MAX_ABS_VALUE, REFERENCE_PERCENTILE, _band_slice,
-                                 check_spectra, tissue_mask)
+                                 check_spectra, spans_amide_band, tissue_mask)
 
 #: Bumped whenever the file layout or the conversion changes; old caches rebuild.
 CACHE_FORMAT = 1
@@ -238,9 +239,7 @@ def prepare_spot(image, target: np.ndarray, tissue_file=None):
             raise InvalidValuesError(f"{tissue_file}: tissue mask is empty on the valid pixels of "
                                      f"{name}")
     else:
-        band_axis = target if (target.min() <= AMIDE_I_BAND[0]
-                               and target.max() >= AMIDE_I_BAND[1]) else None
-        tissue = tissue_mask(data, valid, axis=band_axis)
+        tissue = tissue_mask(data, valid, axis=target if spans_amide_band(target) else None)
     return data, valid, tissue
 
 
@@ -250,7 +249,7 @@ _REL_THRESHOLD = 0.1
 
 def _band(target: np.ndarray) -> slice:
     """Channels of ``target`` that :func:`prepare_spot`'s :func:`tissue_mask` averages."""
-    if target.min() <= AMIDE_I_BAND[0] and target.max() >= AMIDE_I_BAND[1]:
+    if spans_amide_band(target):
         return _band_slice(target, target.size, AMIDE_I_BAND)
     return slice(None)
 
@@ -387,7 +386,7 @@ def build_cache(manifest, cache_dir, *, target_axis=DEFAULT_AXIS, progress: bool
     """
     if not isinstance(manifest, Manifest):
         manifest = read_manifest(manifest)
-    target = check_monotonic(target_axis, name="target_axis")
+    target = check_axis(target_axis, name="target_axis")
     check_cube_dtype(cube_dtype)
     cache_dir = Path(cache_dir)
     fp = cache_key(manifest, target, cube_dtype)

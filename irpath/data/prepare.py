@@ -64,7 +64,7 @@ def _prepare_ir(path, axis, tissue_file, lazy: bool) -> PreparedImage:
     target = np.asarray(axis, np.float64)
     if lazy:
         from irpath.spectra import check_spectra, tissue_mask
-        from irpath.spectra.mask import AMIDE_I_BAND
+        from irpath.spectra.mask import spans_amide_band
 
         cube = read_cube(path, mmap=True)
         check_spectra(cube.data, cube.valid, name=str(path))
@@ -77,13 +77,12 @@ def _prepare_ir(path, axis, tissue_file, lazy: bool) -> PreparedImage:
 
             source = EnviSource(path).level(0)
         wn = cube.wavenumbers if cube.wavenumbers is not None else target
-        covers = wn.min() <= AMIDE_I_BAND[0] and wn.max() >= AMIDE_I_BAND[1]
         if tissue_file is not None:
             from irpath.io import read_mask
 
             tissue = read_mask(tissue_file, cube.shape[:2]) & cube.valid
         else:
-            tissue = tissue_mask(cube.data, cube.valid, axis=wn if covers else None)
+            tissue = tissue_mask(cube.data, cube.valid, axis=wn if spans_amide_band(wn) else None)
         display = amide_image(cube.data, wn)
         return PreparedImage(Path(path), None, source, tile_prepare, tissue, display)
     data, valid, tissue = prepare_spot(path, target, tissue_file)

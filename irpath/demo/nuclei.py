@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from irpath.methods.nuclei.labels import encode_label, write_nuclei_label
+from irpath.io.labels import write_label_image
+from irpath.methods.nuclei.labels import encode_label
 
 #: Optical density per unit stain in (R, G, B) (Ruifrok & Johnston 2001).
 H_VECTOR = np.array([0.650, 0.704, 0.286])
@@ -192,5 +193,5 @@ def make_nuclei_dataset(folder, n: int = 8, size: int = 256, seed: int = 0,
         name = f"nuclei_{i:03d}"
         image_path = folder / "images" / f"{name}.png"
         Image.fromarray(rgb).save(image_path)
-        pairs.append((image_path, write_nuclei_label(folder / "labels" / f"{name}.png", label)))
+        pairs.append((image_path, write_label_image(folder / "labels" / f"{name}.png", label)))
     return pairs

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from irpath.errors import (DataFileError, HeaderError, MissingFileError, ShapeError,
+from irpath.errors import (DataFileError, HeaderError, InvalidValuesError, MissingFileError, ShapeError,
                            UnsupportedFormatError)
 from irpath.io.cube import Cube, make_cube
-from irpath.spectra.axis import check_monotonic
+from irpath.io.axis import check_axis
 
 IMAGE_SUFFIXES = (".seq",)  # ``.dat`` + ``.bsp`` is recognised by read_cube
 MOSAIC_SUFFIXES = (".dmt", ".dms", ".dmd")
@@ -72,8 +72,8 @@ def read_axis(header: Path) -> np.ndarray:
         raise HeaderError(f"{header}: point spacing is {step!r}; expected a positive number")
     axis = step * (start + np.arange(npts, dtype=np.float64))
     try:
-        return check_monotonic(axis, name=str(header))
-    except ShapeError as exc:
+        return check_axis(axis, name=str(header))
+    except (ShapeError, InvalidValuesError) as exc:
         raise HeaderError(str(exc)) from None
 
 

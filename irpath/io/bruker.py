@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from irpath.errors import DataFileError, HeaderError, ShapeError
+from irpath.errors import DataFileError, HeaderError, InvalidValuesError, ShapeError
 from irpath.io.cube import Cube, make_cube
-from irpath.spectra.axis import check_monotonic
+from irpath.io.axis import check_axis
 
 MAGIC = b"\n\n\xfe\xfe"
 SUFFIXES = (".opus",)  # plus the numeric ``.0`` ``.1`` ... suffixes: see is_opus_suffix
@@ -72,8 +72,8 @@ def _axis(path: Path, data) -> np.ndarray:
         raise HeaderError(f"{path}: {data.label} has x unit {unit!r}; expected a spectral "
                           "axis (WN, MI or LGW)")
     try:
-        return check_monotonic(data.wn, name=str(path))
-    except ShapeError as exc:
+        return check_axis(data.wn, name=str(path))
+    except (ShapeError, InvalidValuesError) as exc:
         raise HeaderError(f"{exc} (FXV/LXV of {data.label})") from None
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from irpath.errors import InvalidValuesError, ShapeError
+from irpath.errors import ShapeError
+from irpath.io.axis import check_axis
 
 # Rows per block when a memory-mapped cube is scanned; keeps memory bounded.
 _BLOCK_BYTES = 64 * 2**20
@@ -114,26 +115,14 @@ def as_hwc(array: np.ndarray, path: str | Path) -> np.ndarray:
     return array
 
 
-def check_axis(wavenumbers, n_channels: int, path: str | Path) -> np.ndarray | None:
-    """Validate a wavenumber axis against the channel count; returns float64 (C,) or None."""
-    if wavenumbers is None:
-        return None
-    axis = np.asarray(wavenumbers, dtype=np.float64).ravel()
-    if axis.size != n_channels:
-        raise ShapeError(f"{path}: wavenumber axis has {axis.size} values but the cube has "
-                         f"{n_channels} channels")
-    if not np.isfinite(axis).all():
-        raise InvalidValuesError(f"{path}: wavenumber axis contains NaN/Inf")
-    return axis
-
-
 def make_cube(path, data, wavenumbers=None, ignore_value=None, mmap=False) -> Cube:
     """Build a validated :class:`Cube` from an (H, W, C) array (memmap allowed if ``mmap``).
 
     With ``mmap`` the data is not scanned here: ``Cube.valid`` is computed on first access.
     """
     data = as_hwc(data, path)
-    axis = check_axis(wavenumbers, data.shape[-1], path)
+    axis = None if wavenumbers is None else check_axis(wavenumbers, data.shape[-1], path,
+                                                       monotonic=False)
     valid = None if mmap else validity_mask(data, ignore_value)
     if not mmap:
         data = np.ascontiguousarray(data, dtype=np.float32)

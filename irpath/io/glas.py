@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from irpath.errors import ConfigError, DataFileError, MissingFileError
+from irpath.io.labels import read_label_image
 
 CLASSES = ("benign", "malignant")
 # Sirinukunwattana et al. (2015) grades: healthy and adenomatous tissue is benign,
@@ -112,23 +113,6 @@ def read_grades(path) -> dict:
     return out
 
 
-def _read_labels(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            if im.mode in ("RGB", "RGBA"):
-                arr = np.asarray(im.convert("RGB"))
-                if not (arr == arr[..., :1]).all():
-                    raise DataFileError(f"{path}: colour annotation; expected one label per pixel")
-                return arr[..., 0].astype(np.int32)
-            return np.asarray(im).astype(np.int32)
-    except DataFileError:
-        raise
-    except Exception as exc:  # Pillow raises many types on corrupt files
-        raise DataFileError(f"{path}: cannot read annotation: {exc}") from None
-
-
 def read_glas(folder, prefixes=None) -> list:
     """Read every annotated image of a GlaS folder.
 
@@ -165,7 +149,7 @@ def read_glas(folder, prefixes=None) -> list:
         if path.stem not in grades:
             raise DataFileError(f"{grade_files[0]}: no grade for {path.stem}")
         image = read_rgb(path).data
-        labels = _read_labels(anno)
+        labels = read_label_image(anno)
         if labels.shape != image.shape[:2]:
             raise DataFileError(f"{anno}: shape {labels.shape} differs from the image's "
                                 f"{image.shape[:2]}")

@@ -9,12 +9,17 @@ integer value: class indices of a class map, object ids of an instance map
                             I, I;16, F (integral values); RGB/RGBA only when
                             R == G == B (grey saved as colour)
 ``.npy``                    integer/bool arrays, or floats holding integers;
-                            ``(H, W, 2)`` = (instance, type) for
-                            :func:`read_instance_type`; never unpickled
+                            for :func:`read_instance_type` also ``(H, W, 2)``
+                            (instance, type) and HoVer-Net's ``(H, W, 5)``
+                            (R, G, B, instance, type); never unpickled
 ``.npz``                    named arrays (``key``; ``inst_map``/``type_map``)
 ``.mat``                    a 2-D numeric variable (scipy; v7.3 through h5py),
                             e.g. CoNSeP/PanNuke ``inst_map``/``type_map``
 ==========================  ===============================================
+
+:func:`check_label_map` applies the same value checks to an in-memory array, and
+:func:`write_label_image` writes a map back (16-bit PNG, or ``.npy`` beyond 65535).
+What the values *mean* (classes, id-mod-3 nuclei) belongs to the method reading them.
 """
 
 from __future__ import annotations
@@ -46,26 +51,31 @@ def _check_path(path, suffixes) -> tuple[Path, str]:
     return path, suffix
 
 
+def _where(name) -> str:
+    return f"{name}: " if str(name) else ""
+
+
 def _as_int32(arr, path, what: str = "label image") -> np.ndarray:
     """``arr`` as int32, refusing NaN, non-integral, negative and too-large values."""
     arr = np.asarray(arr)
     kind = arr.dtype.kind
+    where = _where(path)
     if kind == "b":
         return arr.astype(np.int32)
     if kind == "f":
         if not np.isfinite(arr).all():
-            raise InvalidValuesError(f"{path}: {what} contains NaN/Inf")
+            raise InvalidValuesError(f"{where}{what} contains NaN/Inf")
         bad = arr != np.round(arr)
         if bad.any():
-            raise InvalidValuesError(f"{path}: {what} holds non-integral values, e.g. "
+            raise InvalidValuesError(f"{where}{what} holds non-integral values, e.g. "
                                      f"{arr[bad][0]!r} ({int(bad.sum())} pixels)")
     elif kind not in "iu":
-        raise DataFileError(f"{path}: {what} has dtype {arr.dtype}; expected integers")
+        raise DataFileError(f"{where}{what} has dtype {arr.dtype}; expected integers")
     if arr.size:
         if arr.min() < 0:
-            raise InvalidValuesError(f"{path}: {what} has negative values (min {arr.min()})")
+            raise InvalidValuesError(f"{where}{what} has negative values (min {arr.min()})")
         if arr.max() > _INT32_MAX:
-            raise InvalidValuesError(f"{path}: {what} has values above int32 (max {arr.max()})")
+            raise InvalidValuesError(f"{where}{what} has values above int32 (max {arr.max()})")
     return arr.astype(np.int32)
 
 
@@ -73,11 +83,31 @@ def _check_shape(arr, path, shape, what: str = "label image") -> np.ndarray:
     if arr.ndim == 3 and arr.shape[-1] == 1:
         arr = arr[..., 0]
     if arr.ndim != 2:
-        raise ShapeError(f"{path}: a {what} must be 2-D (H, W), got shape {arr.shape}")
+        raise ShapeError(f"{_where(path)}a {what} must be 2-D (H, W), got shape {arr.shape}")
     if shape is not None and tuple(arr.shape) != tuple(shape[:2]):
-        raise ShapeError(f"{path}: {what} is {arr.shape[0]}x{arr.shape[1]} but its image is "
+        raise ShapeError(f"{_where(path)}{what} is {arr.shape[0]}x{arr.shape[1]} but its image is "
                          f"{shape[0]}x{shape[1]}")
     return arr
+
+
+def check_label_map(arr, name="", what: str = "label image", shape=None) -> np.ndarray:
+    """An in-memory class or instance map checked as the readers check a file's.
+
+    Args:
+        arr: (H, W) or (H, W, 1) integers, bools, or floats holding integers.
+        name: the file or array named in messages ("" for none).
+        what: what the map is, in messages (e.g. "nuclei label image").
+        shape: the (H, W) it must have, checked if given.
+
+    Returns:
+        (H, W) int32, all values >= 0.
+
+    Raises:
+        ShapeError: not 2-D, or not ``shape``.
+        InvalidValuesError: NaN/Inf, non-integral, negative or above-int32 values.
+        DataFileError: a non-numeric dtype.
+    """
+    return _as_int32(_check_shape(np.asarray(arr), name, shape, what), name, what)
 
 
 def _read_pil(path: Path) -> np.ndarray:
@@ -195,74 +225,86 @@ def read_label_image(path, shape=None, *, key: str | None = None) -> np.ndarray:
         arr = _pick(path, _read_npz(path), key)
     else:
         arr = _pick(path, _read_mat(path), key)
-    return _as_int32(_check_shape(np.asarray(arr), path, shape), path)
+    return check_label_map(arr, path, shape=shape)
 
 
-def read_instance_type(path, inst_key: str = "inst_map", type_key: str = "type_map",
-                       shape=None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read a nuclei instance map and, if present, its per-pixel type map.
+
+
+def read_instance_type(path, *, shape=None, inst_key: str = "inst_map", type_key: str = "type_map",
+                       need_types: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read an instance (or label) map and, where the file has one, its per-pixel type map.
 
     Args:
-        path: ``.mat`` (CoNSeP/PanNuke exports, v7.3 included) or ``.npz`` with
-            arrays ``inst_key`` and optionally ``type_key``; or ``.npy`` holding
-            an (H, W) instance map (no types) or an (H, W, 2) stack
-            (instance, type). Dicts pickled into ``.npy`` are refused: use ``.npz``.
-        inst_key, type_key: variable names of the two maps.
+        path: any label file of :data:`LABEL_SUFFIXES`. Holding one map (an image,
+            a 2-D ``.npy``, an ``.npz``/``.mat`` without ``inst_key``/``type_key``,
+            read as :func:`read_label_image` reads it) it gives ``(map, None)``. An
+            (H, W, 2) ``.npy`` is (instance, type), an (H, W, 5) one a HoVer-Net patch
+            (R, G, B, instance, type); an ``.npz``/``.mat`` (CoNSeP/PanNuke exports,
+            v7.3 included) names the maps ``inst_key`` and ``type_key``. Dicts pickled
+            into ``.npy`` are refused: use ``.npz``.
         shape: the (H, W) of the image, checked if given.
+        inst_key, type_key: variable names of the two maps.
+        need_types: refuse an ``.npz``/``.mat`` that has ``inst_key`` but no ``type_key``
+            (rather than giving the instance map without types).
 
     Returns:
-        ``(inst, types)``: (H, W) int32 instance ids (0 = background) and
-        (H, W) int32 type indices, or None when the file has no type map.
+        ``(inst, types)``: (H, W) int32 ids (0 = background) and (H, W) int32 type
+        indices of the same shape, or None when the file holds a single map.
+
+    Raises:
+        The errors of :func:`read_label_image`, each naming ``path``; ShapeError for an
+        ``.npy`` stack of another depth or maps of different shapes.
     """
-    path, suffix = _check_path(path, (".npy", ".npz", ".mat"))
+    path, suffix = _check_path(path, LABEL_SUFFIXES)
+    if suffix in IMAGE_SUFFIXES:
+        return read_label_image(path, shape), None
+    types = None
     if suffix == ".npy":
-        arr = _read_npy(path)
-        if arr.ndim == 3 and arr.shape[-1] == 2:
-            inst, types = arr[..., 0], arr[..., 1]
-        elif arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] == 1):
-            inst, types = arr, None
-        else:
-            raise ShapeError(f"{path}: expected an (H, W) instance map or an (H, W, 2) "
-                             f"(instance, type) stack, got shape {arr.shape}")
+        inst = _read_npy(path)
+        if inst.ndim == 3 and inst.shape[-1] in (2, 5):
+            inst, types = inst[..., -2], inst[..., -1]
+        elif not (inst.ndim == 2 or (inst.ndim == 3 and inst.shape[-1] == 1)):
+            raise ShapeError(f"{path}: expected an (H, W) map, an (H, W, 2) (instance, type) "
+                             f"stack or an (H, W, 5) HoVer-Net patch, got shape {inst.shape}")
     else:
         variables = _read_npz(path) if suffix == ".npz" else _read_mat(path)
-        if inst_key not in variables:
+        if inst_key in variables:
+            inst, types = variables[inst_key], variables.get(type_key)
+            if types is None and need_types:
+                raise DatasetNotFoundError(f"{path}: no type map named {type_key} beside "
+                                           f"{inst_key} (has: {_listing(variables)})")
+        elif type_key in variables:
             raise DatasetNotFoundError(f"{path}: no instance map named {inst_key} "
                                        f"(has: {_listing(variables)})")
-        inst, types = variables[inst_key], variables.get(type_key)
-    inst = _as_int32(_check_shape(np.asarray(inst), path, shape, "instance map"), path,
-                     "instance map")
+        else:
+            inst = _pick(path, variables, None)
+    inst = check_label_map(inst, path, "instance map" if types is not None else "label image",
+                           shape)
     if types is not None:
-        types = _as_int32(_check_shape(np.asarray(types), path, inst.shape, "type map"), path,
-                          "type map")
+        types = check_label_map(types, path, "type map", inst.shape)
     return inst, types
 
 
-def check_label_values(labels, allowed, path) -> None:
-    """Refuse label values outside ``allowed``.
+def write_label_image(path, label) -> Path:
+    """Write an (H, W) class or instance map, atomically: a 16-bit PNG when its values fit,
+    else an ``.npy`` (int32).
 
     Args:
-        labels: (H, W) integer label image.
-        allowed: the permitted values (e.g. ``range(n_classes)``).
-        path: the file the labels came from, named in the message.
+        path: the ``.png`` to write; its suffix becomes ``.npy`` when a value exceeds 65535.
+        label: (H, W) non-negative integers.
 
-    Raises:
-        InvalidValuesError: naming ``path``, up to 5 unknown values and how many
-            pixels hold unknown values.
+    Returns:
+        The path written.
     """
-    labels = np.asarray(labels)
-    allowed = np.asarray(sorted(set(int(v) for v in allowed)), dtype=np.int64)
-    unknown = np.setdiff1d(np.unique(labels), allowed)
-    if unknown.size:
-        count = int(np.isin(labels, unknown).sum())
-        shown = ", ".join(str(int(v)) for v in unknown[:5])
-        more = f" (+{unknown.size - 5} more)" if unknown.size > 5 else ""
-        raise InvalidValuesError(f"{path}: label values {shown}{more} are not among the "
-                                 f"allowed {_describe(allowed)} ({count} pixels)")
+    from PIL import Image
 
+    from irpath.io.paths import atomic_path, atomic_save_npy
 
-def _describe(allowed: np.ndarray) -> str:
-    if allowed.size > 2 and np.array_equal(allowed, np.arange(allowed[0], allowed[-1] + 1)):
-        return f"{allowed[0]}..{allowed[-1]}"
-    return "{" + ", ".join(str(int(v)) for v in allowed[:10]) + (", ...}" if allowed.size > 10
-                                                                  else "}")
+    label = check_label_map(label, path)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if label.max(initial=0) > 65535:
+        return atomic_save_npy(path.with_suffix(".npy"), label)
+    with atomic_path(path) as tmp:  # the temporary keeps the suffix PIL reads the format from
+        Image.fromarray(label.astype(np.uint16)).save(tmp)
+    return path

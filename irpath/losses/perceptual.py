@@ -24,12 +24,11 @@ same size in VGG input units, keeping the loss on the authors' scale for beta.
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import keras
 from keras import ops
 
-from irpath.errors import DataFileError, MissingFileError
+from irpath.io.keras_weights import VGG16, load_weights_file
 
 #: Keras VGG16 layers whose outputs are relu1_2, relu2_2, relu3_3, relu4_3.
 VGG_LAYERS = ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3")
@@ -39,8 +38,9 @@ def build_vgg16_features(weights_path, layers=VGG_LAYERS) -> keras.Model:
     """A frozen VGG16 feature extractor with weights from a local file.
 
     Args:
-        weights_path: a weights file of ``VGG16(include_top=False)`` (Keras
-            ``.weights.h5`` from ``save_weights``, or Keras' legacy ``*_notop.h5``).
+        weights_path: a VGG16 weights file in either Keras layout (Keras 3
+            ``.weights.h5`` from ``save_weights``, or Keras' legacy ``*_notop.h5``; see
+            :func:`irpath.io.keras_weights.read_weights_file`); a top is ignored.
         layers: names of the VGG16 layers to return.
 
     Returns:
@@ -50,16 +50,8 @@ def build_vgg16_features(weights_path, layers=VGG_LAYERS) -> keras.Model:
         MissingFileError: no such file.
         DataFileError: the file does not hold VGG16 conv weights.
     """
-    path = Path(weights_path)
-    if not path.exists():
-        raise MissingFileError(f"{path}: no such VGG16 weights file")
     vgg = keras.applications.VGG16(weights=None, include_top=False, input_shape=(None, None, 3))
-    try:
-        vgg.load_weights(path)
-    except Exception as exc:  # h5py / Keras raise many types for a wrong file
-        detail = (str(exc).splitlines() or [""])[0].rstrip(":")
-        raise DataFileError(f"{path}: not VGG16 (include_top=False) weights "
-                            f"({type(exc).__name__}: {detail})") from None
+    load_weights_file(vgg, weights_path, VGG16)
     model = keras.Model(vgg.input, [vgg.get_layer(name).output for name in layers],
                         name="vgg16_features")
     model.trainable = False

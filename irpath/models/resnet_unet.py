@@ -26,7 +26,7 @@ from pathlib import Path
 import keras
 from keras import layers
 
-from irpath.errors import DataFileError, MissingFileError
+from irpath.io.keras_weights import load_weights_file, network_of
 from irpath.layers.padding import CropToMatch, PadToMultiple
 from irpath.layers.precision import output_dtype
 
@@ -116,8 +116,8 @@ def build_resnet34_unet(*, n_outputs: int = 5, encoder_weights=None,
 
     Args:
         n_outputs: output maps (5: background, 3 inner classes, contour).
-        encoder_weights: path of encoder weights saved by :func:`save_encoder_weights`
-            (e.g. converted ImageNet weights), or None for random initialisation.
+        encoder_weights: a ResNet34 encoder weights file (:func:`load_encoder_weights`),
+            e.g. converted ImageNet weights, or None for random initialisation.
         decoder_filters: filters of the four up-blocks, deepest first (authors: 256, 128, 64, 64).
         dropout: spatial dropout rate after each decoder conv (authors: 0.1).
         input_channels: image channels (3 for RGB; normalisation needs 3).
@@ -133,7 +133,7 @@ def build_resnet34_unet(*, n_outputs: int = 5, encoder_weights=None,
     x = PadToMultiple(STRIDE, name="pad")(x)
     encoder = build_resnet34_encoder(input_channels, blocks=encoder_blocks, filters=encoder_filters)
     if encoder_weights is not None:
-        _load_into(encoder, encoder_weights)
+        load_encoder_weights(encoder, encoder_weights)
     stem, c2, c3, c4, x = encoder(x)
     for i, (filters, skip) in enumerate(zip(decoder_filters, (c4, c3, c2, stem))):
         x = layers.Conv2DTranspose(filters, 2, strides=2, kernel_initializer="he_normal",
@@ -164,25 +164,22 @@ def save_encoder_weights(model: keras.Model, path) -> Path:
     return path
 
 
-def _load_into(encoder: keras.Model, path) -> None:
-    path = Path(path)
-    if not path.exists():
-        raise MissingFileError(f"{path}: no such encoder weights file")
-    if not path.name.endswith(".weights.h5"):
-        raise DataFileError(f"{path}: encoder weights must be a Keras '.weights.h5' file")
-    try:
-        encoder.load_weights(path)
-    except Exception as exc:  # h5py / Keras raise many types for a wrong file
-        detail = (str(exc).splitlines() or [""])[0].rstrip(":")
-        raise DataFileError(f"{path}: not ResNet34 encoder weights saved by save_encoder_weights "
-                            f"({type(exc).__name__}: {detail})") from None
+def load_encoder_weights(model: keras.Model, path) -> list[str]:
+    """Load ResNet34 encoder weights into ``model``'s encoder (a U-Net or a bare encoder).
 
+    Args:
+        model: the U-Net or its encoder.
+        path: the encoder's weights in either Keras layout
+            (:func:`irpath.io.keras_weights.read_weights_file`): Keras 3 ``.weights.h5``
+            (:func:`save_encoder_weights`) or Keras 2's legacy h5 with the same layer names.
 
-def load_encoder_weights(model: keras.Model, path) -> None:
-    """Load encoder weights saved by :func:`save_encoder_weights` into ``model``'s encoder.
+    Returns:
+        The names of the encoder layers that received weights.
 
     Raises:
         MissingFileError: ``path`` does not exist.
-        DataFileError: ``path`` is not a weights file of a ResNet34 encoder.
+        DataFileError: ``path`` is not the weights of this encoder (another network, or
+            other widths, e.g. a whole U-Net).
     """
-    _load_into(_encoder_of(model), path)
+    encoder = _encoder_of(model)
+    return load_weights_file(encoder, path, network_of(encoder, "ResNet34 encoder"))

@@ -21,14 +21,13 @@ encoder stride and the output cropped back.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import keras
-import numpy as np
 from keras import layers
 
-from irpath.errors import ConfigError, DataFileError, MissingFileError, ShapeError
+from irpath.errors import ConfigError
+from irpath.io.keras_weights import VGG16, read_weights_file, set_layer_weights
 from irpath.layers import CropToMatch, PadToMultiple
 
 # VGG16 layer name -> output stride (input size / feature-map size).
@@ -157,88 +156,6 @@ def build_vgg_fcn(*, n_classes: int = 3, cut: str = DEFAULT_CUT, weights=None,
 
 #: ``weights`` value that takes Keras' own ImageNet VGG16 (downloaded once into ~/.keras).
 IMAGENET = "imagenet"
-_VGG16_WIDTHS = (3, 64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512)
-_VGG16_KERNELS = [(3, 3, cin, cout) for cin, cout in zip(_VGG16_WIDTHS[:-1], _VGG16_WIDTHS[1:])]
-
-
-def _legacy_kernels(group) -> list:
-    """Kernel shapes of the VGG16 convolutions in a Keras 2 (legacy h5) weights group."""
-    names = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs["layer_names"]]
-    found = []
-    for name in VGG16_CONV_LAYERS:
-        if name not in names or name not in group:
-            break
-        weight_names = list(group[name].attrs.get("weight_names", []))
-        if not weight_names:
-            break
-        first = weight_names[0].decode() if isinstance(weight_names[0], bytes) else str(weight_names[0])
-        found.append(tuple(group[name][first].shape))
-    return found
-
-
-def vgg16_file_layout(path: str) -> tuple[str, bool]:
-    """``(layout, has_top)`` of a VGG16 weights file, checked to hold VGG16's 13 convolutions.
-
-    ``layout`` is "keras3" (``model.save_weights("x.weights.h5")``: a ``layers`` group) or
-    "legacy" (Keras 2's h5: ``layer_names`` attribute, one group per layer, e.g. the
-    ``vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5`` that
-    ``keras.applications.VGG16(weights="imagenet", include_top=False)`` downloads).
-
-    Raises:
-        DataFileError: not HDF5, neither layout, or not VGG16's convolutions.
-    """
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            if "layers" in f:
-                group, found = f["layers"], []
-                for i in range(len(_VGG16_KERNELS) + 1):
-                    key = "conv2d" if i == 0 else f"conv2d_{i}"
-                    if key not in group or "vars/0" not in group[key]:
-                        break
-                    found.append(tuple(group[key]["vars/0"].shape))
-                layout, has_top = "keras3", "dense" in group
-            else:
-                group = f["model_weights"] if "model_weights" in f else f
-                if "layer_names" not in group.attrs:
-                    raise DataFileError(f"{path}: neither Keras 3 .weights.h5 (no 'layers' group) nor "
-                                        "Keras 2 h5 weights (no 'layer_names' attribute)")
-                found, layout = _legacy_kernels(group), "legacy"
-                has_top = "fc1" in [n.decode() if isinstance(n, bytes) else str(n)
-                                    for n in group.attrs["layer_names"]]
-    except OSError as exc:
-        raise DataFileError(f"{path}: cannot read as HDF5 weights: {exc}") from None
-    if found != _VGG16_KERNELS:
-        raise DataFileError(
-            f"{path}: not VGG16 weights ({layout} layout): expected {len(_VGG16_KERNELS)} Conv2D "
-            f"kernels {_VGG16_KERNELS[:2]}..., found {len(found)} {found[:2]}...")
-    return layout, has_top
-
-
-def _vgg16_source(path: str) -> keras.Model:
-    """A Keras VGG16 holding the weights of ``path`` (either layout) or of ``"imagenet"``."""
-    if path == IMAGENET:  # Keras' own download and cache (~/.keras/models); never in tests
-        return keras.applications.VGG16(include_top=False, weights="imagenet", input_shape=(None, None, 3))
-    layout, has_top = vgg16_file_layout(path)
-    source = keras.applications.VGG16(include_top=has_top, weights=None,
-                                      input_shape=(224, 224, 3) if has_top else (None, None, 3))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Keras warns about unmatched containers
-            if layout == "keras3":
-                source.load_weights(path)
-            else:  # by layer name: Keras' block names are the same in both layouts
-                import h5py
-
-                from keras.src.legacy.saving.legacy_h5_format import load_weights_from_hdf5_group_by_name
-
-                with h5py.File(path, "r") as f:
-                    load_weights_from_hdf5_group_by_name(f["model_weights"] if "model_weights" in f else f,
-                                                         source)
-    except Exception as exc:  # Keras raises ValueError/KeyError with long lists
-        raise DataFileError(f"{path}: cannot load as VGG16 weights: {str(exc).splitlines()[0]}") from None
-    return source
 
 
 def load_vgg16_weights(model_or_encoder: keras.Model, path) -> list[str]:
@@ -248,11 +165,12 @@ def load_vgg16_weights(model_or_encoder: keras.Model, path) -> list[str]:
     Args:
         model_or_encoder: any model whose layers are named like VGG16's
             (``block1_conv1`` ...); layers with other names are left alone.
-        path: a VGG16 weights file in either Keras layout (:func:`vgg16_file_layout`):
-            Keras 3 ``.weights.h5`` (``VGG16(weights=None).save_weights``) or Keras 2's
-            legacy h5 (e.g. ``vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5``), with or
-            without the top (dense layers are ignored); or ``"imagenet"``: Keras'
-            own ImageNet weights, downloaded once into its cache (needs the network).
+        path: a VGG16 weights file in either Keras layout
+            (:func:`irpath.io.keras_weights.read_weights_file`): Keras 3 ``.weights.h5``
+            (``VGG16(weights=None).save_weights``) or Keras 2's legacy h5 (e.g.
+            ``vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5``), with or without the
+            top (dense layers are ignored); or ``"imagenet"``: Keras' own ImageNet
+            weights, downloaded once into its cache (needs the network).
 
     Returns:
         The names of the layers that received weights.
@@ -262,22 +180,11 @@ def load_vgg16_weights(model_or_encoder: keras.Model, path) -> list[str]:
         DataFileError: the file is not VGG16 weights.
         ShapeError: the model has no VGG16 layers, or one of them has a different shape.
     """
-    from pathlib import Path
-
     path = str(path)
-    if path != IMAGENET and not Path(path).is_file():
-        raise MissingFileError(f"{path}: VGG16 weights file not found")
-    targets = [layer for layer in model_or_encoder.layers if layer.name in VGG16_CONV_LAYERS]
-    if not targets:
-        raise ShapeError(f"{path}: model {model_or_encoder.name!r} has no VGG16 layers to load into")
-    source = _vgg16_source(path)
-    loaded = []
-    for layer in targets:
-        values = source.get_layer(layer.name).get_weights()
-        have = [tuple(w.shape) for w in layer.get_weights()]
-        if have != [tuple(np.shape(v)) for v in values]:
-            raise ShapeError(f"{path}: layer {layer.name} has weight shapes {have}, the file has "
-                             f"{[tuple(np.shape(v)) for v in values]}")
-        layer.set_weights(values)
-        loaded.append(layer.name)
-    return loaded
+    if path == IMAGENET:  # Keras' own download and cache (~/.keras/models); never in tests
+        vgg = keras.applications.VGG16(include_top=False, weights=IMAGENET, input_shape=(None, None, 3))
+        weights = {layer.name: layer.get_weights() for layer in vgg.layers
+                   if layer.name in VGG16_CONV_LAYERS}
+    else:
+        _, weights = read_weights_file(path, VGG16)
+    return set_layer_weights(model_or_encoder, weights, path)

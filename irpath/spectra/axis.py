@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from irpath.errors import ShapeError
+from irpath.io.axis import check_axis
 from irpath.io.cube import row_blocks
 
 #: The model's axis: 450 channels, 1800 -> 948 cm^-1 (descending).
@@ -24,30 +25,6 @@ _EDGE_CHANNELS = 2  # target channels a source axis may fall short by at each en
 
 def _where(name: str) -> str:
     return f"{name}: " if name else ""
-
-
-def check_monotonic(axis, n_channels: int | None = None, name: str = "") -> np.ndarray:
-    """Return ``axis`` as float64 (C,) after checking it is finite and strictly monotonic.
-
-    Args:
-        axis: (C,) wavenumbers.
-        n_channels: the cube's C, checked against ``len(axis)`` if given.
-        name: the file or cube the axis belongs to, used in messages.
-
-    Raises:
-        ShapeError: wrong length, non-finite values, or not strictly monotonic.
-    """
-    axis = np.asarray(axis, dtype=np.float64).ravel()
-    if n_channels is not None and axis.size != n_channels:
-        raise ShapeError(f"{_where(name)}wavenumber axis has {axis.size} values but the cube "
-                         f"has {n_channels} channels")
-    if axis.size == 0 or not np.isfinite(axis).all():
-        raise ShapeError(f"{_where(name)}wavenumber axis is empty or holds NaN/Inf")
-    step = np.diff(axis)
-    if axis.size > 1 and not ((step > 0).all() or (step < 0).all()):
-        raise ShapeError(f"{_where(name)}wavenumber axis is not strictly increasing or "
-                         "decreasing")
-    return axis
 
 
 def crop(cube: np.ndarray, axis, lo: float, hi: float, *, name: str = ""):
@@ -65,7 +42,7 @@ def crop(cube: np.ndarray, axis, lo: float, hi: float, *, name: str = ""):
     Raises:
         ShapeError: the axis does not match the cube, or no channel is in the range.
     """
-    axis = check_monotonic(axis, cube.shape[-1], name)
+    axis = check_axis(axis, cube.shape[-1], name)
     lo, hi = sorted((float(lo), float(hi)))
     keep = np.flatnonzero((axis >= lo) & (axis <= hi))
     if keep.size == 0:
@@ -114,8 +91,8 @@ def resample(cube: np.ndarray, axis, target_axis=DEFAULT_AXIS, *, name: str = ""
     Raises:
         ShapeError: the axis does not match the cube or does not cover ``target_axis``.
     """
-    axis = check_monotonic(axis, cube.shape[-1], name)
-    target = check_monotonic(target_axis, name=name)
+    axis = check_axis(axis, cube.shape[-1], name)
+    target = check_axis(target_axis, name=name)
     lo_idx, hi_idx, w = _interp_weights(axis, target, name)
     w = w.astype(np.float32)
     out = np.empty(cube.shape[:2] + (target.size,), dtype=np.float32)
@@ -149,7 +126,7 @@ def to_target_axis(cube: np.ndarray, axis, target_axis=DEFAULT_AXIS, name: str =
             raise ShapeError(f"{_where(name)}has {n} channels, model expects {target.size} "
                              "(and the file has no wavenumber axis to resample from)")
         return cube
-    axis = check_monotonic(axis, n, name)
+    axis = check_axis(axis, n, name)
     if axis.size == target.size and np.allclose(axis, target):
         return cube
     # Crop to the smallest source range bracketing the target so only needed

@@ -27,7 +27,7 @@ import numpy as np
 
 from irpath.errors import ConfigError, ShapeError
 from irpath.io.cube import row_blocks
-from irpath.spectra.axis import check_monotonic
+from irpath.io.axis import check_axis
 
 METHODS = ("emsc", "me-emsc", "me-emsc-fast")
 
@@ -84,7 +84,7 @@ class Corrector:
     def __init__(self, reference, wavenumbers, config: CorrectionConfig = CorrectionConfig()):
         from irpath.spectra.me_emsc import MeEmsc, MeEmscConfig
 
-        self.wavenumbers = check_monotonic(wavenumbers, name="correction")
+        self.wavenumbers = check_axis(wavenumbers, name="correction")
         reference = np.asarray(reference, dtype=np.float64).ravel()
         if reference.shape != self.wavenumbers.shape:
             raise ShapeError(f"reference has {reference.size} channels but the axis has "

@@ -13,7 +13,7 @@ import numpy as np
 
 from irpath.errors import ConfigError, InvalidValuesError, ShapeError
 from irpath.io.cube import row_blocks
-from irpath.spectra.axis import check_monotonic
+from irpath.io.axis import check_axis
 
 #: Amide I band (cm^-1) used as the absorbance measure when an axis is given.
 AMIDE_I_BAND = (1630.0, 1680.0)
@@ -36,8 +36,21 @@ def _valid(valid, shape, name: str = "") -> np.ndarray:
     return valid
 
 
+def spans_amide_band(axis) -> bool:
+    """Whether ``axis`` runs over the whole of :data:`AMIDE_I_BAND`: then the tissue mask is
+    taken on that band (``tissue_mask(..., axis=axis)``), else on the whole spectrum.
+
+    Args:
+        axis: (C,) wavenumbers, or None (no axis: False).
+    """
+    if axis is None:
+        return False
+    axis = np.asarray(axis, dtype=np.float64)
+    return bool(axis.min() <= AMIDE_I_BAND[0] and axis.max() >= AMIDE_I_BAND[1])
+
+
 def _band_slice(axis, n_channels: int, band) -> slice:
-    axis = check_monotonic(axis, n_channels)
+    axis = check_axis(axis, n_channels)
     lo, hi = sorted(float(b) for b in band)
     idx = np.flatnonzero((axis >= lo) & (axis <= hi))
     if idx.size == 0:

@@ -8,7 +8,7 @@ from PIL import Image
 
 from irpath.errors import (DataFileError, DatasetNotFoundError, InvalidValuesError,
                            MissingFileError, ShapeError, UnsupportedFormatError)
-from irpath.io.labels import check_label_values, read_instance_type, read_label_image
+from irpath.io.labels import check_label_map, read_instance_type, read_label_image, write_label_image
 
 
 @pytest.fixture
@@ -155,13 +155,47 @@ def test_shape_missing_and_suffix_errors(tmp_path, labels):
         read_instance_type(tmp_path / "t.npz")
 
 
-def test_check_label_values_message():
-    y = np.array([[0, 1, 2, 9], [7, 7, 3, 12], [20, 30, 40, 0]])
-    check_label_values(y, range(50), "ok.png")
-    with pytest.raises(InvalidValuesError) as err:
-        check_label_values(y, [0, 1, 2, 3], "a/b.png")
-    msg = str(err.value)
-    assert msg.startswith("a/b.png:")
-    assert "7, 9, 12, 20, 30 (+1 more)" in msg  # the first 5 unknown values
-    assert "(7 pixels)" in msg  # 9, 7, 7, 12, 20, 30, 40
-    assert "0..3" in msg
+def test_npy_hovernet_patch_and_single_maps_in_every_format(tmp_path, labels):
+    """read_instance_type reads what read_label_image reads (types None) and the stacks."""
+    rgb = np.zeros(labels.shape + (3,), np.int32) + 200
+    np.save(tmp_path / "h.npy", np.concatenate([rgb, labels[..., None], (labels % 2)[..., None]], -1))
+    inst, typ = read_instance_type(tmp_path / "h.npy")
+    np.testing.assert_array_equal(inst, labels)
+    np.testing.assert_array_equal(typ, labels % 2)
+    Image.fromarray(labels.astype(np.uint16)).save(tmp_path / "l.png")
+    np.savez(tmp_path / "l.npz", label=labels)
+    for name in ("l.png", "l.npz"):
+        inst, typ = read_instance_type(tmp_path / name, shape=(9, 13))
+        assert typ is None
+        np.testing.assert_array_equal(inst, labels)
+    np.savez(tmp_path / "only.npz", inst_map=labels)
+    with pytest.raises(DatasetNotFoundError, match=r"only\.npz: no type map named type_map"):
+        read_instance_type(tmp_path / "only.npz", need_types=True)
+    np.savez(tmp_path / "t.npz", type_map=labels)
+    with pytest.raises(DatasetNotFoundError, match=r"t\.npz: no instance map named inst_map"):
+        read_instance_type(tmp_path / "t.npz")
+
+
+def test_check_label_map_in_memory():
+    out = check_label_map(np.array([[0.0, 2.0], [3.0, 1.0]])[..., None])
+    assert out.dtype == np.int32 and out.tolist() == [[0, 2], [3, 1]]
+    with pytest.raises(InvalidValuesError, match=r"^a\.png: nuclei label image has negative"):
+        check_label_map(np.array([[0, -1]]), "a.png", "nuclei label image")
+    with pytest.raises(ShapeError, match=r"^a map must be 2-D"):
+        check_label_map(np.zeros((2, 2, 2)), what="map")
+    with pytest.raises(InvalidValuesError, match="non-integral"):
+        check_label_map(np.array([[0.5]]))
+
+
+def test_write_label_image_16_bit_png_or_npy(tmp_path):
+    label = np.zeros((5, 5), np.int32)
+    label[1:3, 1:3] = 300  # > 255: needs 16 bits
+    label[3:5, 3:5] = 4
+    path = write_label_image(tmp_path / "l.png", label)
+    assert path.suffix == ".png"
+    np.testing.assert_array_equal(read_label_image(path), label)
+    label[0, 0] = 70001
+    path = write_label_image(tmp_path / "m.png", label)
+    assert path.suffix == ".npy" and not (tmp_path / "m.png").exists()
+    np.testing.assert_array_equal(read_label_image(path), label)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["l.png", "m.npy"]  # no temporaries left

@@ -83,5 +83,6 @@ def test_wrong_weight_files(unet, tmp_path):
         load_encoder_weights(unet, junk)
     whole = tmp_path / "whole.weights.h5"
     unet.save_weights(whole)  # a whole U-Net is not an encoder
-    with pytest.warns(UserWarning), pytest.raises(DataFileError, match="whole.weights.h5"):
+    with pytest.raises(DataFileError, match=r"whole\.weights\.h5: not ResNet34 encoder weights "
+                                            r"\(keras3 layout\): 0 of its"):
         load_encoder_weights(unet, whole)

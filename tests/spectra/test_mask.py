@@ -72,3 +72,12 @@ def test_check_spectra_refuses_empty_spot():
     valid = np.zeros((4, 4), bool)
     with pytest.raises(InvalidValuesError, match="no tissue"):
         check_spectra(np.ones((4, 4, 10)), valid, name="spot_5.npy")
+
+
+def test_spans_amide_band_is_the_whole_band():
+    from irpath.spectra.mask import spans_amide_band
+
+    assert spans_amide_band(DEFAULT_AXIS) and spans_amide_band(np.array([1700.0, 1600.0]))
+    assert not spans_amide_band(np.linspace(1000.0, 1650.0, 20))  # holds part of it only
+    assert not spans_amide_band(np.linspace(1640.0, 1800.0, 20))
+    assert not spans_amide_band(None)

@@ -1,4 +1,7 @@
-"""Nuclei label formats: the id-mod-3 label image and instance + type maps.
+"""What nuclei label files mean: the id-mod-3 label image and instance + type maps.
+
+Files are read by :func:`irpath.io.labels.read_instance_type` (every format and value
+check lives there); this module gives the values their nuclei meaning.
 
 Two formats describe the same thing, every nucleus as a set of pixels with a class:
 
@@ -18,12 +21,10 @@ background (see :mod:`irpath.methods.nuclei.targets`).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from irpath.errors import (DataFileError, DatasetNotFoundError, InvalidValuesError, MissingFileError,
-                           ShapeError, UnsupportedFormatError)
+from irpath.errors import InvalidValuesError, ShapeError
+from irpath.io.labels import check_label_map, read_instance_type
 
 CLASSES = ("tumour", "lymphocyte", "stroma")
 
@@ -60,15 +61,7 @@ def decode_label(label) -> tuple[np.ndarray, dict[int, int]]:
         ``(instances, classes)``: (H, W) int32 instance ids (the label's own ids)
         and ``{id: id % 3}`` for every id present.
     """
-    label = np.asarray(label)
-    if label.ndim != 2:
-        raise ShapeError(f"a nuclei label image must be 2-D (H, W), got shape {label.shape}")
-    if label.dtype.kind == "f":
-        if not np.all(np.isfinite(label)) or np.any(label != np.round(label)):
-            raise InvalidValuesError("a nuclei label image must hold integers")
-    if label.min(initial=0) < 0:
-        raise InvalidValuesError("a nuclei label image must not hold negative ids")
-    instances = label.astype(np.int32)
+    instances = check_label_map(label, what="nuclei label image")
     ids = np.unique(instances)
     return instances, {int(i): int(i) % 3 for i in ids[ids > 0]}
 
@@ -88,9 +81,7 @@ def encode_label(instances, classes: dict) -> np.ndarray:
     Returns:
         (H, W) int32 label image.
     """
-    instances = np.asarray(instances)
-    if instances.ndim != 2:
-        raise ShapeError(f"an instance map must be 2-D (H, W), got shape {instances.shape}")
+    instances = check_label_map(instances, what="instance map")
     ids = np.unique(instances)
     ids = ids[ids > 0]
     missing = [int(i) for i in ids if int(i) not in classes]
@@ -110,12 +101,11 @@ def encode_label(instances, classes: dict) -> np.ndarray:
 
 def instance_types(inst_map, type_map) -> dict[int, int]:
     """Each instance's type: the most frequent nonzero type among its pixels (0 if none)."""
-    inst = np.asarray(inst_map).astype(np.int64)
-    types = np.asarray(type_map).astype(np.int64)
-    if inst.shape != types.shape:
+    inst = check_label_map(inst_map, what="inst_map").astype(np.int64)
+    types = np.asarray(type_map)
+    if types.shape != inst.shape:
         raise ShapeError(f"inst_map {inst.shape} and type_map {types.shape} differ in shape")
-    if types.min(initial=0) < 0 or inst.min(initial=0) < 0:
-        raise InvalidValuesError("inst_map and type_map must not be negative")
+    types = check_label_map(types, what="type_map").astype(np.int64)
     ids, inst_idx = np.unique(inst, return_inverse=True)
     inst_idx = inst_idx.reshape(inst.shape)
     n_types = int(types.max(initial=0)) + 1
@@ -150,86 +140,23 @@ def encode_inst_type(inst_map, type_map, class_map: dict, source="") -> np.ndarr
     return encode_label(inst_map, {i: class_map[t] for i, t in types.items()})
 
 
-def _load_container(path: Path) -> dict:
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".mat":
-            from scipy.io import loadmat
-            return {k: v for k, v in loadmat(path).items() if not k.startswith("__")}
-        if suffix == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                return {k: z[k] for k in z.files}
-        arr = np.load(path, allow_pickle=False)
-    except NotImplementedError:
-        raise DataFileError(f"{path}: MATLAB v7.3 label files are not supported; "
-                            "save with -v7") from None
-    except Exception as exc:  # corrupt files raise many types
-        raise DataFileError(f"{path}: cannot read label file: {exc}") from None
-    if arr.ndim == 2:
-        return {"label": arr}
-    if arr.ndim == 3 and arr.shape[-1] >= 2:  # (H, W, 2) or HoVer-Net's (H, W, 5): [..., inst, type]
-        return {"inst_map": arr[..., -2], "type_map": arr[..., -1]}
-    raise ShapeError(f"{path}: expected (H, W) or (H, W, >=2) [inst, type], got {arr.shape}")
-
-
 def read_nuclei_label(path, class_map: dict | None = None) -> np.ndarray:
     """Read a nuclei label file as an id-mod-3 label image.
 
     Args:
-        path: an id-mod-3 label image (8/16-bit PNG or TIFF, or a 2-D ``.npy``);
-            or an instance + type container: ``.mat``/``.npz`` with ``inst_map``
-            and ``type_map``, or an ``.npy`` (H, W, 2) [inst, type] (the last two
-            channels of a HoVer-Net (H, W, 5) patch).
+        path: a file :func:`irpath.io.labels.read_instance_type` reads. Holding one map
+            (an 8/16-bit PNG or TIFF, a 2-D ``.npy``, an ``.npz``/``.mat`` ``label``), it is
+            the id-mod-3 label image; holding an instance + type pair (``.mat``/``.npz``
+            ``inst_map`` and ``type_map``, MATLAB v7.3 included; an ``.npy`` (H, W, 2)
+            [inst, type] or a HoVer-Net (H, W, 5) patch), the types go through ``class_map``.
         class_map: ``{type: class}`` for instance + type files (required there).
 
     Returns:
         (H, W) int32 label image.
     """
-    path = Path(path)
-    if not path.exists():
-        raise MissingFileError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    if suffix in (".png", ".tif", ".tiff"):
-        from PIL import Image
-        try:
-            with Image.open(path) as im:
-                label = np.asarray(im)
-        except Exception as exc:
-            raise DataFileError(f"{path}: cannot read label image: {exc}") from None
-        if label.ndim != 2:
-            raise ShapeError(f"{path}: a label image must be single-channel, got {label.shape}")
-        return decode_label(label)[0]
-    if suffix not in (".npy", ".npz", ".mat"):
-        raise UnsupportedFormatError(f"{path}: unsupported nuclei label type {suffix!r}")
-    variables = _load_container(path)
-    if "inst_map" in variables or "type_map" in variables:
-        for key in ("inst_map", "type_map"):
-            if key not in variables:
-                raise DatasetNotFoundError(f"{path}: no variable named {key}")
-        if class_map is None:
-            raise InvalidValuesError(f"{path}: instance + type maps need a class mapping")
-        return encode_inst_type(variables["inst_map"], variables["type_map"], class_map, source=path)
-    if "label" in variables:
-        try:
-            return decode_label(variables["label"])[0]
-        except (ShapeError, InvalidValuesError) as exc:
-            raise type(exc)(f"{path}: {exc}") from None
-    raise DatasetNotFoundError(f"{path}: no inst_map/type_map (has: {', '.join(variables)})")
-
-
-def write_nuclei_label(path, label) -> Path:
-    """Write an id-mod-3 label image: 16-bit PNG if ids fit, else ``.npy``.
-
-    Returns:
-        The path written (the suffix becomes ``.npy`` when ids exceed 65535).
-    """
-    from PIL import Image
-
-    label = np.asarray(label)
-    path = Path(path)
-    if label.max(initial=0) > 65535:
-        path = path.with_suffix(".npy")
-        np.save(path, label.astype(np.int32))
-        return path
-    Image.fromarray(label.astype(np.uint16)).save(path)
-    return path
+    inst, types = read_instance_type(path, need_types=True)
+    if types is None:
+        return inst  # already checked: (H, W) int32 >= 0, its ids carry the classes (id % 3)
+    if class_map is None:
+        raise InvalidValuesError(f"{path}: instance + type maps need a class mapping")
+    return encode_inst_type(inst, types, class_map, source=path)

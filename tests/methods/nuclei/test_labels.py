@@ -1,10 +1,12 @@
+import h5py
 import numpy as np
 import pytest
 import scipy.io
 
-from irpath.errors import DatasetNotFoundError, InvalidValuesError, MissingFileError
+from irpath.errors import DatasetNotFoundError, InvalidValuesError, MissingFileError, ShapeError
+from irpath.io.labels import write_label_image
 from irpath.methods.nuclei.labels import (CLASSES, decode_label, encode_inst_type, encode_label,
-                                          instance_types, read_nuclei_label, write_nuclei_label)
+                                          instance_types, read_nuclei_label)
 
 
 def _inst_type():
@@ -83,10 +85,34 @@ def test_label_image_round_trip_16_bit_and_npy(tmp_path):
     label = np.zeros((5, 5), np.int32)
     label[1:3, 1:3] = 300  # > 255: needs 16 bits
     label[3:5, 3:5] = 4
-    path = write_nuclei_label(tmp_path / "l.png", label)
+    path = write_label_image(tmp_path / "l.png", label)
     assert path.suffix == ".png"
     np.testing.assert_array_equal(read_nuclei_label(path), label)
     label[0, 0] = 70001
-    path = write_nuclei_label(tmp_path / "m.png", label)
+    path = write_label_image(tmp_path / "m.png", label)
     assert path.suffix == ".npy"
     np.testing.assert_array_equal(read_nuclei_label(path), label)
+
+
+def test_read_matlab_v73_and_hovernet_patch(tmp_path):
+    """The formats io.labels reads and the nuclei reader once refused (v7.3) or lacked (.npz label)."""
+    inst, types = _inst_type()
+    cmap = {2: "lymphocyte", 4: "tumour", 5: "stroma"}
+    expected = encode_inst_type(inst, types, cmap)
+    path = tmp_path / "v73.mat"
+    with h5py.File(path, "w", userblock_size=512) as f:  # MATLAB -v7.3: column-major
+        f["inst_map"] = inst.astype(np.float64).T
+        f["type_map"] = types.astype(np.uint8).T
+    with open(path, "r+b") as f:
+        f.write(b"MATLAB 7.3 MAT-file, Platform: GLNXA64".ljust(116) + b"\0" * 8 + b"\x00\x02IM")
+    np.testing.assert_array_equal(read_nuclei_label(path, cmap), expected)
+    rgb = np.full(inst.shape + (3,), 128, np.int32)
+    np.save(tmp_path / "p.npy", np.concatenate([rgb, inst[..., None], types[..., None]], -1))
+    np.testing.assert_array_equal(read_nuclei_label(tmp_path / "p.npy", cmap), expected)
+    np.savez(tmp_path / "l.npz", label=expected)
+    np.testing.assert_array_equal(read_nuclei_label(tmp_path / "l.npz"), expected)
+    np.save(tmp_path / "bad.npy", np.where(inst > 0, -inst, 0))
+    with pytest.raises(InvalidValuesError, match=r"bad\.npy.*negative"):
+        read_nuclei_label(tmp_path / "bad.npy")
+    with pytest.raises(ShapeError, match="2-D"):
+        decode_label(np.zeros((2, 2, 3)))
