@@ -112,20 +112,22 @@ def trace_tiles(read_keys, read_probs, shape, *, tile: int = TILE) -> list[Trace
             probs = None if read_probs is None else np.asarray(read_probs(ey0, ey1, ex0, ex1, keys), np.float64)
             clip = box(x0, y0, x1, y1)
             seams = (x0 > 0, y0 > 0, x1 < w, y1 < h)
+            boxes = ndimage.find_objects(keys)  # each key's bounding box in the tile
             for key in np.unique(keys[inner]):
                 if key == 0:
                     continue
-                comps, n = ndimage.label(keys == key, structure=eight)
-                slices = ndimage.find_objects(comps)
-                counts = np.bincount(comps[inner], minlength=n + 1)
-                sums = (np.bincount(comps[inner], weights=probs[inner], minlength=n + 1)
+                ky, kx = boxes[key - 1]
+                sub_inner = inner[ky, kx]
+                comps, n = ndimage.label(keys[ky, kx] == key, structure=eight)
+                counts = np.bincount(comps[sub_inner], minlength=n + 1)
+                sums = (np.bincount(comps[sub_inner], weights=probs[ky, kx][sub_inner], minlength=n + 1)
                         if probs is not None else np.zeros(n + 1))
-                for c, sl in enumerate(slices, 1):
+                for c, sl in enumerate(ndimage.find_objects(comps), 1):
                     if sl is None or counts[c] == 0:
                         continue
                     mask = np.pad(comps[sl] == c, 1)
-                    geom = shapely.affinity.translate(_polygons(mask), ex0 + sl[1].start - 1,
-                                                      ey0 + sl[0].start - 1)
+                    geom = shapely.affinity.translate(_polygons(mask), ex0 + kx.start + sl[1].start - 1,
+                                                      ey0 + ky.start + sl[0].start - 1)
                     geom = shapely.intersection(geom, clip, grid_size=0.5)
                     if geom.is_empty:
                         continue

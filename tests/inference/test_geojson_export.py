@@ -27,6 +27,18 @@ def rasterise(features, grid, *, value, downsample=1.0):
     return out
 
 
+def assert_round_trip(what, features, truth, value, downsample=1.0):
+    """Rasterise ``features`` onto ``truth``'s grid, print the disagreement and check the bound."""
+    back = rasterise(features, truth.shape, value=value, downsample=downsample)
+    disagreement = (back != truth).mean()
+    print(f"{what} round-trip disagreement {disagreement:.4%}")
+    assert disagreement <= BOUND
+    return back
+
+
+FCN_VALUE = lambda f: {"cancer": 1, "stroma": 2}[f["properties"]["classification"]["name"]]  # noqa: E731
+
+
 def blobs(rng, h, w, n, r=(5, 12)):
     """(H, W) int ids 1..n of random discs (later ones over earlier ones)."""
     yy, xx = np.mgrid[:h, :w]
@@ -67,8 +79,14 @@ def test_holes_islands_and_a_seam_cut_object_come_out_whole():
         ring = max(geoms, key=lambda g: g.area)
         assert ring.geom_type == "Polygon" and len(ring.interiors) == 1
         assert all(shapely.is_valid(g) for g in geoms)
-        back = rasterise(feats, keys.shape, value=lambda f: 1)
-        assert (back != keys).mean() <= BOUND
+        assert_round_trip(f"ring, tile {tile}", feats, keys, lambda f: 1)
+    # instances (one feature per id, as nuclei and glands) cut by seams: still one each
+    inst = blobs(np.random.default_rng(5), 90, 90, 12, (5, 10))
+    ids = np.unique(inst[inst > 0])
+    feats = map_features(inst, None, lambda key: ObjectKind(f"id{key}", (0, 0, 0)), tile=17)
+    assert sorted(f["properties"]["classification"]["name"] for f in feats) == sorted(f"id{i}" for i in ids)
+    assert_round_trip("instances, tile 17", feats, inst,
+                      lambda f: int(f["properties"]["classification"]["name"][2:]))
     # tiny objects are dropped (below MIN_AREA map pixels)
     dot = np.zeros((20, 20), np.int32)
     dot[5, 5] = 1
@@ -97,12 +115,7 @@ def test_fcn_round_trip_and_the_mean_class_probability():
     assert by["cancer"]["properties"]["measurements"]["Mean probability"] == pytest.approx(0.7, abs=1e-6)
     area = by["cancer"]["properties"]["measurements"]["Area µm^2"]
     assert area == pytest.approx((classes == 0).sum() * 0.25, rel=0.03)
-    back = rasterise(col["features"], (h, w), value=lambda f: {"cancer": 1, "stroma": 2}[
-        f["properties"]["classification"]["name"]])
-    truth = np.array([1, 2, 0])[classes]
-    disagreement = (back != truth).mean()
-    print(f"fcn round-trip disagreement {disagreement:.4%}")
-    assert disagreement <= BOUND
+    assert_round_trip("fcn", col["features"], np.array([1, 2, 0])[classes], FCN_VALUE)
 
 
 def test_nuclei_one_detection_per_nucleus_with_its_class_round_trips():
@@ -133,11 +146,8 @@ def test_nuclei_one_detection_per_nucleus_with_its_class_round_trips():
     names = sorted(f["properties"]["classification"]["name"] for f in col["features"])
     assert names == sorted(["tumour", "lymphocyte", "stroma"][c] for c in truth_classes)
     assert all("Area px^2" in f["properties"]["measurements"] for f in col["features"])  # no µm/px
-    back = rasterise(col["features"], (h, w), value=lambda f: 1 + ["tumour", "lymphocyte", "stroma"].index(
-        f["properties"]["classification"]["name"]))
-    disagreement = (back != result["arrays"]["classes"]).mean()
-    print(f"nuclei round-trip disagreement {disagreement:.4%}")
-    assert disagreement <= BOUND
+    assert_round_trip("nuclei", col["features"], result["arrays"]["classes"], lambda f: 1 + [
+        "tumour", "lymphocyte", "stroma"].index(f["properties"]["classification"]["name"]))
 
 
 def test_multiloss_one_annotation_per_gland_and_the_image_class():
@@ -155,10 +165,7 @@ def test_multiloss_one_annotation_per_gland_and_the_image_class():
     assert col["properties"]["class"] == "malignant" and col["properties"]["p_malignant"] == pytest.approx(0.8)
     assert len(col["features"]) == result["summary"]["glands"]
     assert {f["properties"]["classification"]["name"] for f in col["features"]} == {"gland"}
-    back = rasterise(col["features"], (h, w), value=lambda f: 1)
-    disagreement = (back != (result["arrays"]["inst"] > 0)).mean()
-    print(f"multiloss round-trip disagreement {disagreement:.4%}")
-    assert disagreement <= BOUND
+    assert_round_trip("multiloss", col["features"], result["arrays"]["inst"] > 0, lambda f: 1)
 
 
 def test_compsegnet_tumour_regions_within_tissue():
@@ -175,10 +182,7 @@ def test_compsegnet_tumour_regions_within_tissue():
     check_qupath_fields(col, "annotation")
     assert len(col["features"]) == 2
     truth = (amap >= cfg.threshold) & tissue
-    back = rasterise(col["features"], (h, w), value=lambda f: 1)
-    disagreement = (back != truth).mean()
-    print(f"compsegnet round-trip disagreement {disagreement:.4%}")
-    assert disagreement <= BOUND
+    back = assert_round_trip("compsegnet", col["features"], truth, lambda f: 1)
     assert abs(back.sum() / tissue.sum() - result["summary"]["tumour_fraction"]) < BOUND
 
 
@@ -213,11 +217,8 @@ def test_predict_geojson_on_a_slide_read_at_level_1_is_in_level_0_pixels(tmp_pat
     union = shapely.union_all([shape(f["geometry"]) for f in col["features"]])
     assert union.bounds[2] > 160 and union.bounds[3] > 128  # level-0 pixels, not level 1
     assert union.bounds[2] <= 320 and union.bounds[3] <= 256
-    back = rasterise(col["features"], classes.shape, downsample=2.0, value=lambda f: {"cancer": 1, "stroma": 2}[
-        f["properties"]["classification"]["name"]])
-    disagreement = (back != np.array([1, 2, 0])[classes]).mean()
-    print(f"slide (level 1) round-trip disagreement {disagreement:.4%}")
-    assert disagreement <= BOUND
+    assert_round_trip("slide (level 1)", col["features"], np.array([1, 2, 0])[classes], FCN_VALUE,
+                      downsample=2.0)
     m = col["features"][0]["properties"]["measurements"]
     # level 1 of a 0.5 µm/px slide: 1 µm per map pixel, 0.25 µm² per level-0 pixel
     assert m["Area µm^2"] == pytest.approx(shape(col["features"][0]["geometry"]).area * 0.25)
@@ -242,3 +243,25 @@ def test_geojson_is_planned_by_the_output_guard(tmp_path, rng, capsys):
     rc = main(["predict", "--model", str(tmp_path / "none"), "--input", str(img), "--out", str(tmp_path / "o"),
                "--simplify", "1"])
     assert rc == 2 and "--geojson" in capsys.readouterr().err
+
+
+def test_evaluate_geojson_writes_the_predictions_as_qupath_objects(tmp_path, rng):
+    from PIL import Image
+
+    from irpath.io.colour_labels import read_colour_labels, write_colour_labels
+    from tests.inference.test_slides import synthetic_slide
+
+    data = tmp_path / "d"
+    (data / "images").mkdir(parents=True)
+    (data / "labels").mkdir()
+    rgb, tissue = synthetic_slide(rng, 64, 80)
+    Image.fromarray(rgb).save(data / "images" / "a.png")
+    write_colour_labels(data / "labels" / "a.png", np.where(tissue, 0, 2))
+    method = get_method("fcn")
+    opts = method.evaluate_options(manifest=str(data), geojson=True)
+    report = method.evaluate(tissue_predictor(), opts, tmp_path / "eval")
+    assert report["images"][0]["geojson"] == "geojson/a.geojson"
+    col = json.loads((tmp_path / "eval" / "geojson" / "a.geojson").read_text())
+    check_qupath_fields(col, "annotation")
+    pred = read_colour_labels(tmp_path / "eval" / "predictions" / "a.png")
+    assert_round_trip("fcn evaluate", col["features"], np.array([1, 2, 0])[pred], FCN_VALUE)
