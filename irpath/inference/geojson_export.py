@@ -65,10 +65,6 @@ class TracedObject:
     prob_sum: float
     count: int
 
-    @property
-    def mean_probability(self) -> float | None:
-        return self.prob_sum / self.count if self.count else None
-
 
 def _polygons(mask: np.ndarray) -> object:
     """The region of the True pixels of a (h, w) bool ``mask`` (which is False on its

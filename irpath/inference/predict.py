@@ -256,8 +256,8 @@ def predict_files(predictor: Predictor, inputs, out_dir, *, threshold: float | N
 
 
 def _summary_keys(row: dict) -> list[str]:
-    fixed = {"image", "map", "png", "geojson", "geojson_features", "shape", "tissue_fraction", "mpp", "level", "downsample", "tiled",
-             "ome_tiff", "overlay", "ome_levels"}
+    fixed = {"image", "map", "png", "geojson", "geojson_features", "shape", "tissue_fraction", "mpp", "level",
+             "downsample", "tiled", "ome_tiff", "overlay", "ome_levels"}
     return [k for k, v in row.items() if k not in fixed and isinstance(v, (int, float)) and not isinstance(v, bool)]
 
 

@@ -172,7 +172,8 @@ def test_compsegnet_tumour_regions_within_tissue():
     method = get_method("compsegnet")
     h, w = 64, 80
     yy, xx = np.mgrid[:h, :w]
-    amap = np.exp(-((yy - 30) ** 2 + (xx - 30) ** 2) / 300.0) + 0.8 * np.exp(-((yy - 40) ** 2 + (xx - 68) ** 2) / 60.0)
+    amap = (np.exp(-((yy - 30) ** 2 + (xx - 30) ** 2) / 300.0)
+            + 0.8 * np.exp(-((yy - 40) ** 2 + (xx - 68) ** 2) / 60.0))
     maps = amap[..., None].astype(np.float32)
     tissue = xx < 72  # the second region is cut by the tissue's edge
     prepared = SimpleNamespace(downsample=1.0, mpp=None, tissue=tissue)
