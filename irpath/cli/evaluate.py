@@ -34,6 +34,11 @@ def add_parser(sub):
     p.add_argument("--memory-limit", type=float, default=None, metavar="GB",
                    help="memory a whole-image pass may use; larger images are tiled, as predict does "
                         "(default: a quarter of the available memory)")
+    p.add_argument("--geojson", action="store_true",
+                   help="also write EVAL_DIR/geojson/<name>.geojson: each image's predictions as QuPath "
+                        "objects (as predict --geojson writes them)")
+    p.add_argument("--simplify", type=float, default=None, metavar="PX",
+                   help="--geojson polygon simplification tolerance in map pixels (default 0.5)")
     seen: dict = {}
     _SharedGroup(p, seen).add_argument(
         "--data", default=None, metavar="DATA",
@@ -88,7 +93,12 @@ def run(args) -> int:
 
     predictor = load_predictor(args.model, method=args.method)
     method = get_method(predictor.method)
-    plan_outputs(args.out, method.evaluate_outputs, command="evaluate",
+    if args.simplify is not None and not args.simplify >= 0:
+        from irpath.errors import ConfigError
+
+        raise ConfigError(f"--simplify must be a number of pixels >= 0, got {args.simplify}")
+    outputs = tuple(method.evaluate_outputs) + (("geojson/",) if args.geojson else ())
+    plan_outputs(args.out, outputs, command="evaluate",
                  inputs=command_inputs(args, skip=("out", "model")),
                  model_files=model_files(predictor.source), owned=_earlier_report(args.out, method))
     values = dict(vars(args), memory_limit=args.memory_limit_bytes)

@@ -18,6 +18,7 @@ Writes, per input, DIR/<name>.npy (the maps: H x W for one map, else H x W x K),
 DIR/<name>_<result>.npy for the method's results (instance maps have `inst` in
 their name, int32), DIR/<name>.png, and DIR/predictions.json naming the input of
 every output and the method's numbers (compsegnet: the tumour fraction).
+With --geojson also DIR/<name>.geojson, the results as QuPath objects.
 <name> is the file name, prefixed with its folder when two inputs share a name.
 No output replaces an input, a model file or a file predict did not write: that is
 refused before any work, naming both files. Each file is written to a temporary
@@ -74,6 +75,15 @@ def add_parser(sub):
                        help="predict the images on a local dask cluster of N processes")
     where.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="predict the images on the dask cluster at ADDRESS (tcp://HOST:8786)")
+    p.add_argument("--geojson", action="store_true",
+                   help="also write DIR/<name>.geojson: the results as a QuPath FeatureCollection (drop it on "
+                        "the image in QuPath 0.4+): fcn one annotation per class, nuclei one detection per "
+                        "nucleus, multiloss one annotation per gland (the image's class as a collection "
+                        "property), compsegnet the tumour regions; level-0 pixel coordinates, area (µm² "
+                        "when the µm/px is known) and mean class probability per object; objects under "
+                        "4 map pixels are dropped")
+    p.add_argument("--simplify", type=float, default=None, metavar="PX",
+                   help="--geojson polygon simplification tolerance in map pixels (default 0.5; 0: none)")
     p.add_argument("--tta", action="store_true",
                    help="average the maps over the 8 flips / 90° turns of the input (8x slower)")
     p.set_defaults(func=run)
@@ -83,6 +93,10 @@ def run(args) -> int:
     from irpath.errors import ConfigError
 
     tile, overlap = args.tile or DEFAULT_TILE, DEFAULT_OVERLAP if args.overlap is None else args.overlap
+    if args.simplify is not None and not (args.simplify >= 0 and args.simplify < float("inf")):
+        raise ConfigError(f"--simplify must be a number of pixels >= 0, got {args.simplify}")
+    if args.simplify is not None and not args.geojson:
+        raise ConfigError("--simplify applies to --geojson polygons: give --geojson too")
     if tile < 16 or not 0 <= overlap < tile // 2 or (args.tile_limit is not None and args.tile_limit < 1):
         raise ConfigError(f"--tile must be >= 16 and --overlap in [0, tile/2), got tile {args.tile}, "
                           f"overlap {args.overlap}")
@@ -99,7 +113,8 @@ def run(args) -> int:
     make_output_dir(args.out)
     opts = PredictOptions(threshold=args.threshold, tile_limit=args.tile_limit, tile=args.tile,
                           overlap=args.overlap, tta=args.tta, mpp=args.mpp, level=args.level,
-                          tissue=args.tissue, memory_limit=budget)
+                          tissue=args.tissue, memory_limit=budget, geojson=args.geojson,
+                          simplify=args.simplify)
     predict_files(predictor, args.input, args.out, options=opts, workers=args.workers, scheduler=args.scheduler,
                   worker_setup=start_tensorflow)
     print(f"maps: {args.out}/predictions.json")

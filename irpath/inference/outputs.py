@@ -56,3 +56,31 @@ def write_slide_outputs(out: Path, stem: str, prepared, maps, result: dict, *, t
     png = f"{stem}_overlay.png"
     thumbnail_overlay(out / png, prepared.display, array, activation=name == "activation", threshold=threshold)
     return {"ome_tiff": tif, "overlay": png, "ome_levels": [list(s) for s in levels]}
+
+
+def write_geojson(out: Path, stem: str, method, result: dict, maps, prepared, cfg, *, simplify=None,
+                  threshold=None) -> dict:
+    """Write ``<stem>.geojson`` (the method's results as a QuPath FeatureCollection, see
+    :meth:`irpath.methods.base.Method.geojson_features`); returns its row entries."""
+    from irpath.io.geojson import write_feature_collection
+
+    collection = method.geojson_features(result, maps, prepared, cfg, simplify=simplify, threshold=threshold)
+    name = f"{stem}.geojson"
+    write_feature_collection(Path(out) / name, collection)
+    return {"geojson": name, "geojson_features": len(collection["features"])}
+
+
+def write_evaluate_geojson(out_dir, stem: str, predictor, maps, prepared, *, threshold=None,
+                           simplify=None, result: dict | None = None) -> str:
+    """``evaluate --geojson``: write ``out_dir/geojson/<stem>.geojson``, an image's predictions
+    as QuPath objects (``result``: its post-processing, computed when None); returns the
+    name relative to ``out_dir``."""
+    method, cfg = predictor.method_obj, predictor.config
+    maps = np.asarray(maps)
+    maps = maps[..., None] if maps.ndim == 2 else maps
+    if result is None:
+        result = method.postprocess(maps, prepared, cfg, threshold=threshold)
+    folder = Path(out_dir) / "geojson"
+    folder.mkdir(parents=True, exist_ok=True)
+    write_geojson(folder, stem, method, result, maps, prepared, cfg, simplify=simplify, threshold=threshold)
+    return f"geojson/{stem}.geojson"

@@ -13,6 +13,8 @@ Outputs per input, under a name unique among the inputs:
 * ``<name>.npy``: the maps, (H, W) when the method has one map, else (H, W, K);
 * ``<name>_<suffix>.npy``: the method's result arrays (instances: ``*inst*``, int32);
 * ``<name>.png``: the image beside the maps;
+* ``<name>.geojson`` (``geojson``): the results as a QuPath FeatureCollection in level-0
+  pixels (:meth:`irpath.methods.base.Method.geojson_features`);
 * slides instead of the first and last: ``<name>_<map>.ome.tif`` (pyramidal, tiled,
   compressed, with the physical pixel size; the class map, or the activation map of
   compsegnet) and ``<name>_overlay.png`` (the map over a thumbnail).
@@ -110,6 +112,8 @@ class PredictOptions:
     tissue: str = "auto"
     memory_limit: int | None = None
     progress: bool = True
+    geojson: bool = False
+    simplify: float | None = None
 
 
 def predict_one(predictor: Predictor, path, stem: str, out_dir, opts: PredictOptions) -> dict:
@@ -135,6 +139,11 @@ def predict_one(predictor: Predictor, path, stem: str, out_dir, opts: PredictOpt
     result = method.postprocess(maps, prepared, cfg, threshold=thr)
     slide = getattr(prepared, "image_source", None) is not None
     row = {"image": str(path)}
+    if opts.geojson:
+        from irpath.inference.outputs import write_geojson
+
+        row.update(write_geojson(out, stem, method, result, maps, prepared, cfg, simplify=opts.simplify,
+                                 threshold=thr))
     if slide:
         from irpath.inference.outputs import write_slide_outputs
 
@@ -173,16 +182,19 @@ def predict_one(predictor: Predictor, path, stem: str, out_dir, opts: PredictOpt
     return row
 
 
-def done_row(out_dir, stem: str, path) -> dict | None:
-    """The row of an input a previous run completed (its outputs all present), else None."""
+def done_row(out_dir, stem: str, path, *, geojson: bool = False) -> dict | None:
+    """The row of an input a previous run completed (its outputs all present, with a
+    ``.geojson`` when ``geojson``), else None."""
     f = Path(out_dir) / ".rows" / f"{stem}.json"
     try:
         row = json.loads(f.read_text())
     except (OSError, ValueError):
         return None
     files = [v for k, v in row.items() if k not in ("image",) and isinstance(v, str)
-             and v.endswith((".npy", ".png", ".tif"))]
+             and v.endswith((".npy", ".png", ".tif", ".geojson"))]
     if row.get("image") != str(path) or not all((Path(out_dir) / v).is_file() for v in files):
+        return None
+    if geojson and "geojson" not in row:
         return None
     return row
 
@@ -212,13 +224,13 @@ def predict_files(predictor: Predictor, inputs, out_dir, *, threshold: float | N
     inputs = [Path(p) for p in inputs]
     stems = unique_stems(inputs)
     planned = ["predictions.json", ".rows/"] + [
-        f"{s}{end}" for s in stems for end in (".npy", ".png", "_overlay.png", "_classes.ome.tif",
+        f"{s}{end}" for s in stems for end in (".npy", ".png", ".geojson", "_overlay.png", "_classes.ome.tif",
                                                 "_activation.ome.tif",
                                                 *(f"_{a}.npy" for a in method.result_arrays))]
     guard = dict(command="predict", inputs=input_files(inputs), model_files=model_files(predictor.source),
                  owned=_earlier_predictions(out))
     plan_outputs(out, planned, **guard)
-    rows: list = [done_row(out, stem, path) for path, stem in zip(inputs, stems)]
+    rows: list = [done_row(out, stem, path, geojson=opts.geojson) for path, stem in zip(inputs, stems)]
     todo = [i for i, r in enumerate(rows) if r is None]
     k = len(method.output_names(predictor.config))
     shapes = filter(None, (_shape(inputs[i]) for i in todo))  # images a re-run still has to do
@@ -244,8 +256,8 @@ def predict_files(predictor: Predictor, inputs, out_dir, *, threshold: float | N
 
 
 def _summary_keys(row: dict) -> list[str]:
-    fixed = {"image", "map", "png", "shape", "tissue_fraction", "mpp", "level", "downsample", "tiled",
-             "ome_tiff", "overlay", "ome_levels"}
+    fixed = {"image", "map", "png", "geojson", "geojson_features", "shape", "tissue_fraction", "mpp", "level",
+             "downsample", "tiled", "ome_tiff", "overlay", "ome_levels"}
     return [k for k, v in row.items() if k not in fixed and isinstance(v, (int, float)) and not isinstance(v, bool)]
 
 

@@ -30,6 +30,9 @@ import numpy as np
 
 MODALITIES = ("ir", "rgb")
 
+#: Colours of the default GeoJSON classes 1.. (QuPath ``classification.color``).
+_COLOURS = ((230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180))
+
 
 #: The train flags every method has (``irpath train METHOD --epochs ...``): config field -> flag.
 SHARED_TRAIN_FLAGS = {"epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr", "seed": "--seed"}
@@ -51,11 +54,15 @@ class EvaluateOptions:
         data: the labelled data (``--data``).
         tile_limit: also tile every image with more pixels (None: memory decides).
         memory_limit: bytes a whole-image pass may use (None: a quarter of the available memory).
+        geojson: also write the predictions as QuPath GeoJSON (``geojson/<name>.geojson``).
+        simplify: their polygon simplification tolerance in map pixels (None: 0.5).
     """
 
     data: str | None = None
     tile_limit: int | None = None
     memory_limit: int | None = None
+    geojson: bool = False
+    simplify: float | None = None
 
     @classmethod
     def from_values(cls, values: dict):
@@ -273,6 +280,40 @@ class Method:
             containing ``inst``. ``summary`` goes into predictions.json.
         """
         return {"arrays": {}, "summary": {}}
+
+    def geojson_features(self, result: dict, maps: np.ndarray, prepared, cfg, *, mpp: float | None = None,
+                         simplify: float | None = None, threshold: float | None = None) -> dict:
+        """The results of one image as a QuPath ``FeatureCollection`` (``predict --geojson``).
+
+        Args:
+            result: what :meth:`postprocess` returned for ``maps``.
+            maps: (H, W, K) maps (memory-mapped on slides: read a tile at a time).
+            prepared: the prepared image (its ``downsample`` scales coordinates to level-0
+                pixels; its ``mpp`` gives areas in µm²).
+            mpp: µm per map pixel when the image does not know it (None: areas in pixels).
+            simplify: polygon simplification tolerance in map pixels (None: the default, 0.5).
+            threshold: the threshold of :meth:`postprocess`.
+
+        Default: one-map methods, the regions of map >= threshold (0.5) as annotations;
+        others, one MultiPolygon annotation per class 1.. of the maps' argmax (class 0 is
+        taken as the background).
+        """
+        from irpath.inference.geojson_export import (ObjectKind, class_probability, geojson_options,
+                                                     map_features)
+        from irpath.io.geojson import feature_collection
+
+        names = self.output_names(cfg)
+        geo = geojson_options(prepared, mpp)
+        if maps.shape[-1] == 1:
+            thr = 0.5 if threshold is None else threshold
+            keys = lambda y0, y1, x0, x1: (np.asarray(maps[y0:y1, x0:x1, 0]) >= thr).astype(np.int32)  # noqa: E731
+            return feature_collection(map_features(
+                keys, class_probability(maps, [0, 0]), {1: ObjectKind(names[0], (230, 25, 75), split=True)},
+                shape=maps.shape[:2], simplify=simplify, **geo))
+        keys = lambda y0, y1, x0, x1: np.argmax(np.asarray(maps[y0:y1, x0:x1]), axis=-1)  # noqa: E731
+        kinds = {k: ObjectKind(names[k], _COLOURS[(k - 1) % len(_COLOURS)]) for k in range(1, len(names))}
+        return feature_collection(map_features(keys, class_probability(maps, np.arange(len(names))), kinds,
+                                               shape=maps.shape[:2], simplify=simplify, **geo))
 
     def plot_prediction(self, prepared, maps: np.ndarray, result: dict, path: Path, *,
                         title: str = "", threshold: float | None = None) -> None:

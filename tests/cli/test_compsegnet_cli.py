@@ -57,13 +57,24 @@ def test_predict_rejects_bad_cubes_with_one_line(tiny_run, tmp_path, capsys):
 
 def test_evaluate_export_predict_succeed(tiny_run, tiny_tma, tmp_path, capsys):
     assert main(["evaluate", "compsegnet", "--model", str(tiny_run), "--manifest", str(tiny_tma["test"]),
-                 "--out", str(tmp_path / "eval")]) == 0
+                 "--out", str(tmp_path / "eval"), "--geojson"]) == 0
     brief = json.loads(capsys.readouterr().out.splitlines()[0])
     assert set(brief) >= {"auc", "dice_mean", "dice_std", "threshold"}
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert all((tmp_path / "eval" / s["geojson"]).is_file() for s in report["spots"])
     assert main(["export", "--model", str(tiny_run), "--out", str(tmp_path / "saved")]) == 0
     assert main(["predict", "--model", str(tmp_path / "saved"), "--input",
-                 str(tiny_tma["test"].parent / "spot_000.hdr"), "--out", str(tmp_path / "pred")]) == 0
+                 str(tiny_tma["test"].parent / "spot_000.hdr"), "--out", str(tmp_path / "pred"), "--geojson"]) == 0
     assert (tmp_path / "pred" / "spot_000.npy").exists()
+    # the tumour regions as QuPath annotations: their pixels are the tumour fraction of the tissue
+    from tests.inference.test_geojson_export import check_qupath_fields, rasterise
+
+    row = json.loads((tmp_path / "pred" / "predictions.json").read_text())["predictions"][0]
+    col = json.loads((tmp_path / "pred" / row["geojson"]).read_text())
+    check_qupath_fields(col, "annotation")
+    amap = np.load(tmp_path / "pred" / "spot_000.npy")
+    active = rasterise(col["features"], amap.shape, value=lambda f: 1).sum()
+    assert abs(active - row["tumour_fraction"] * row["tissue_pixels"]) <= 0.01 * amap.size
 
 
 def test_help_explains_every_command(capsys):

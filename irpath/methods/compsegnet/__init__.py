@@ -191,6 +191,15 @@ class CompSegNet(Method):
 
         return postprocess(maps, prepared.tissue, self.threshold(cfg, threshold))
 
+    def geojson_features(self, result, maps, prepared, cfg, *, mpp=None, simplify=None, threshold=None):
+        """The tumour regions (map >= threshold, within tissue) as annotations: see :mod:`.postprocess`."""
+        from irpath.inference.geojson_export import geojson_options
+        from irpath.io.geojson import feature_collection
+        from irpath.methods.compsegnet.postprocess import geojson_features
+
+        return feature_collection(geojson_features(maps, prepared.tissue, self.threshold(cfg, threshold),
+                                                   simplify=simplify, **geojson_options(prepared, mpp)))
+
     def plot_prediction(self, prepared, maps, result, path, *, title="", threshold=None) -> None:
         from irpath.viz.plots import plot_overlay
 
@@ -213,7 +222,7 @@ class CompSegNet(Method):
             raise ConfigError("evaluate compsegnet needs --manifest CSV (the labelled test spots)")
         return evaluate(predictor, options.manifest, out_dir, threshold=options.threshold,
                         tile_limit=options.tile_limit, tta=options.tta,
-                        memory_limit=options.memory_limit)
+                        memory_limit=options.memory_limit, geojson=options.geojson, simplify=options.simplify)
 
     def brief(self, report: dict) -> dict:
         return {k: report.get(k) for k in ("auc", "auc_pooled", "dice_mean", "dice_std", "threshold",

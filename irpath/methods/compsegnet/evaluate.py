@@ -25,7 +25,7 @@ from irpath.io.paths import atomic_save_npy, atomic_write_json
 
 def evaluate(predictor, manifest, out_dir, *, threshold: float | None = None,
              overlays: bool = True, tile_limit: int | None = None, tta: bool = False,
-             memory_limit: int | None = None) -> dict:
+             memory_limit: int | None = None, geojson: bool = False, simplify: float | None = None) -> dict:
     """Evaluate a CompSegNet segmenter on a manifest and write report.json, roc.png, overlays.
 
     Args:
@@ -38,6 +38,7 @@ def evaluate(predictor, manifest, out_dir, *, threshold: float | None = None,
         memory_limit: bytes a whole-spot pass may use (default: a quarter of available memory);
             larger spots are tiled (:mod:`irpath.inference.plan`), as ``predict`` does.
         tta: average each map over the 8 flips / quarter turns of the spot.
+        geojson, simplify: also write ``geojson/<stem>.geojson`` (QuPath objects of the tumour regions).
 
     Returns:
         The report dict: auc (tumour fraction), auc_pooled (mean activation), dice_mean,
@@ -81,6 +82,11 @@ def evaluate(predictor, manifest, out_dir, *, threshold: float | None = None,
         spots.append({"image": str(image), "label": label, "tumour_fraction": float(frac),
                       "pooled_activation": pooled_activation(amap, tissue), "dice": d,
                       "map": f"maps/{stem}.npy"})
+        if geojson:
+            from irpath.inference.outputs import write_evaluate_geojson
+
+            spots[-1]["geojson"] = write_evaluate_geojson(out, stem, predictor, amap, spot, threshold=thr,
+                                                          simplify=simplify)
         print(f"[{i + 1}/{len(index.entries)}] {image.name}: label {label}, fraction {frac:.3f}"
               + ("" if d is None else f", Dice {d:.3f}"), file=sys.stderr, flush=True)
     scores = np.array([s["tumour_fraction"] for s in spots])

@@ -158,6 +158,15 @@ class VggFcn(Method):
 
         return postprocess(maps, CLASS_NAMES)
 
+    def geojson_features(self, result, maps, prepared, cfg, *, mpp=None, simplify=None, threshold=None):
+        """One MultiPolygon annotation per class (cancer, stroma): see :mod:`.postprocess`."""
+        from irpath.inference.geojson_export import geojson_options
+        from irpath.io.geojson import feature_collection
+        from irpath.methods.fcn.postprocess import geojson_features
+
+        return feature_collection(geojson_features(result["arrays"]["classes"], maps, CLASS_NAMES,
+                                                   simplify=simplify, **geojson_options(prepared, mpp)))
+
     def plot_prediction(self, prepared, maps, result, path, *, title="", threshold=None) -> None:
         """``path``: image, prediction and overlay; ``<stem>_classes.png``: the colour-coded
         classes (red cancer, green stroma, black background), one pixel per pixel."""
@@ -184,7 +193,7 @@ class VggFcn(Method):
         if not data:
             raise ConfigError("evaluate fcn needs --manifest CSV|DIR (labelled images: an image,label "
                               "manifest or an images/ + labels/ folder)")
-        return evaluate(predictor, data, out_dir)
+        return evaluate(predictor, data, out_dir, geojson=options.geojson, simplify=options.simplify)
 
     def brief(self, report: dict) -> dict:
         out = {k: report.get(k) for k in ("n_images", "pixel_accuracy", "mean_iou", "mean_dice",

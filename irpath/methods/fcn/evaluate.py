@@ -99,7 +99,8 @@ def plot_classes(display, pred, path, *, truth=None, title: str = "") -> Path:
     return save_figure(fig, path, dpi=100)
 
 
-def evaluate(predictor, data, out_dir, *, overlays: bool = True) -> dict:
+def evaluate(predictor, data, out_dir, *, overlays: bool = True, geojson: bool = False,
+             simplify: float | None = None) -> dict:
     """Evaluate a VGG16-FCN on labelled images; write report.json and pictures.
 
     Args:
@@ -107,6 +108,7 @@ def evaluate(predictor, data, out_dir, *, overlays: bool = True) -> dict:
         data: an ``image,label`` manifest CSV or an ``images/`` + ``labels/`` folder.
         out_dir: the evaluation directory (created).
         overlays: also write ``overlays/*.png``.
+        geojson, simplify: also write ``geojson/<stem>.geojson`` (QuPath objects of the predictions).
 
     Returns:
         The report dict (see the module docstring).
@@ -140,6 +142,11 @@ def evaluate(predictor, data, out_dir, *, overlays: bool = True) -> dict:
                                f"CE {ce:.3f}")
         images.append({"image": str(image_path), "label": str(label_path), "cross_entropy": ce,
                        "prediction": f"predictions/{stem}.png", **one})
+        if geojson:
+            from irpath.inference.outputs import write_evaluate_geojson
+
+            images[-1]["geojson"] = write_evaluate_geojson(out, stem, predictor, probs, prepared,
+                                                           simplify=simplify)
         print(f"[{i}/{len(pairs)}] {Path(image_path).name}: accuracy {one['pixel_accuracy']:.3f}, "
               f"mIoU {one['mean_iou']:.3f}, CE {ce:.3f}", file=sys.stderr, flush=True)
     report = {"model": predictor.source, "method": predictor.method, "data": str(data),

@@ -168,6 +168,16 @@ class MultiLoss(Method):
 
         return postprocess(maps, cfg.mode)
 
+    def geojson_features(self, result, maps, prepared, cfg, *, mpp=None, simplify=None, threshold=None):
+        """One annotation per gland, the image's class as a collection property: see :mod:`.postprocess`."""
+        from irpath.inference.geojson_export import geojson_options
+        from irpath.io.geojson import feature_collection
+        from irpath.methods.multiloss.postprocess import geojson_features
+
+        features, props = geojson_features(result, maps, cfg.mode, simplify=simplify,
+                                           **geojson_options(prepared, mpp))
+        return feature_collection(features, props)
+
     def plot_prediction(self, prepared, maps, result, path, *, title="", threshold=None) -> None:
         from irpath.methods.multiloss.evaluate import plot_glands, split_maps
 
@@ -188,7 +198,7 @@ class MultiLoss(Method):
 
         if not options.data:
             raise ConfigError("evaluate multiloss needs --data GLAS_DIR|MANIFEST (the labelled images)")
-        return evaluate(predictor, options.data, out_dir)
+        return evaluate(predictor, options.data, out_dir, geojson=options.geojson, simplify=options.simplify)
 
     def brief(self, report: dict) -> dict:
         out = {k: report.get(k) for k in ("mode", "n_images", "class_accuracy", "pixel_accuracy")}

@@ -98,7 +98,8 @@ def _group(rows: list) -> dict:
             "pixel_accuracy": float(np.mean([r["pixel_accuracy"] for r in rows]))}
 
 
-def evaluate(predictor, data, out_dir, *, figures: bool = True) -> dict:
+def evaluate(predictor, data, out_dir, *, figures: bool = True, geojson: bool = False,
+             simplify: float | None = None) -> dict:
     """Evaluate a multi-loss model and write ``report.json`` and ``figures/*.png``.
 
     Args:
@@ -106,6 +107,7 @@ def evaluate(predictor, data, out_dir, *, figures: bool = True) -> dict:
         data: a GlaS folder (its test split, from the run's ``split.json``) or a manifest.
         out_dir: the evaluation directory (created).
         figures: write a Fig. 2 style PNG per image.
+        geojson, simplify: also write ``geojson/<stem>.geojson`` (QuPath objects of the predictions).
 
     Returns:
         The report: ``class_accuracy``, ``pixel_accuracy``, ``benign`` / ``malignant``
@@ -146,6 +148,14 @@ def evaluate(predictor, data, out_dir, *, figures: bool = True) -> dict:
                             + (f", predicted {row['predicted_class']}" if "predicted_class" in row else "")
                             + (f", object Dice {row['object_dice']:.2f}" if pred_inst is not None else ""))
             row["figure"] = f"figures/{stem}.png"
+        if geojson:
+            from types import SimpleNamespace
+
+            from irpath.inference.outputs import write_evaluate_geojson
+
+            row["geojson"] = write_evaluate_geojson(out, f"{i:03d}_{Path(str(name)).stem}", predictor, maps,
+                                                    SimpleNamespace(downsample=1.0, mpp=None),
+                                                    simplify=simplify)
         rows.append(row)
         print(f"[{i + 1}/{len(tiles)}] {name}: " + ", ".join(
             f"{k} {row[k]:.3f}" for k in ("p_malignant", "pixel_accuracy", "object_dice") if k in row),

@@ -22,3 +22,21 @@ def postprocess(maps: np.ndarray, mode: str) -> dict:
         summary["glands"] = int(inst.max())
         summary["gland_fraction"] = float((inst > 0).mean())
     return {"arrays": arrays, "summary": summary}
+
+
+def geojson_features(result: dict, maps: np.ndarray, mode: str, *, simplify=None, **geo):
+    """``(features, collection properties)``: one annotation per gland of ``result``'s
+    ``inst`` (its area and mean P(gland)); the image's class (and P(malignant)) as
+    properties of the collection."""
+    from irpath.inference.geojson_export import ObjectKind, class_probability, map_features
+    from irpath.methods.multiloss.evaluate import split_maps
+
+    summary = result.get("summary", {})
+    props = {k: summary[k] for k in ("class", "p_malignant") if k in summary}
+    inst = result.get("arrays", {}).get("inst")
+    if inst is None:
+        return [], props
+    p_gland = split_maps(np.asarray(maps), mode)["p_gland"]
+    kind = ObjectKind("gland", (255, 200, 0))
+    return map_features(inst, class_probability(p_gland, [0]), lambda key: kind, simplify=simplify,
+                        **geo), props

@@ -251,6 +251,15 @@ class Nuclei(Method):
         return {"arrays": {"instances": inst, "classes": class_image, "label": encode_label(inst, classes)},
                 "summary": summary, "classes": classes}
 
+    def geojson_features(self, result, maps, prepared, cfg, *, mpp=None, simplify=None, threshold=None):
+        """One classified detection per nucleus: see :mod:`.postprocess`."""
+        from irpath.inference.geojson_export import geojson_options
+        from irpath.io.geojson import feature_collection
+        from irpath.methods.nuclei.postprocess import geojson_features
+
+        return feature_collection(geojson_features(result["arrays"]["instances"], result.get("classes", {}),
+                                                   maps, simplify=simplify, **geojson_options(prepared, mpp)))
+
     def plot_prediction(self, prepared, maps, result, path, *, title="", threshold=None) -> None:
         from irpath.methods.nuclei.plots import plot_nuclei
 
@@ -281,7 +290,7 @@ class Nuclei(Method):
             raise ConfigError("evaluate nuclei needs --data DIR (a folder with images/ and labels/)")
         return evaluate(predictor, options.data, out_dir, class_map=options.class_map, tta=options.tta,
                         inner_threshold=options.inner_threshold, calibrate=options.calibrate,
-                        memory_limit=options.memory_limit)
+                        memory_limit=options.memory_limit, geojson=options.geojson, simplify=options.simplify)
 
     def brief(self, report: dict) -> dict:
         a = report.get("all", {})

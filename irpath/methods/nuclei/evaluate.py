@@ -169,7 +169,7 @@ def _predicted(predictor, pairs, mapping, *, tta: bool, memory_limit=None):
 
 def evaluate(predictor, data_dir, out_dir, *, class_map=None, tta: bool = False,
              overlays: bool = True, inner_threshold: float | None = None, calibrate=None,
-             memory_limit: int | None = None) -> dict:
+             memory_limit: int | None = None, geojson: bool = False, simplify: float | None = None) -> dict:
     """Evaluate a nuclei model on a dataset folder; write report.json, overlays and instances.
 
     Images are predicted as ``irpath predict`` does (:mod:`irpath.inference.engine`):
@@ -187,6 +187,7 @@ def evaluate(predictor, data_dir, out_dir, *, class_map=None, tta: bool = False,
         calibrate: a validation folder: the inner threshold is chosen there
             (:func:`choose_inner_threshold`) and used on ``data_dir``; the
             per-threshold validation table goes to the report's ``calibration``.
+        geojson, simplify: also write ``geojson/<stem>.geojson`` (QuPath objects of the predictions).
 
     Returns:
         The report dict: ``all``, ``tumour``, ``lymphocyte``, ``stroma`` (each with
@@ -234,6 +235,11 @@ def evaluate(predictor, data_dir, out_dir, *, class_map=None, tta: bool = False,
                               f"AJI {a['aji']:.2f}  PQ {a['pq']:.2f}")
         rows.append({"image": str(image), "label": str(label_path), "n_pred": len(classes),
                      "n_gt": int(len(np.unique(gt[gt > 0]))), **metrics})
+        if geojson:
+            from irpath.inference.outputs import write_evaluate_geojson
+
+            rows[-1]["geojson"] = write_evaluate_geojson(out, image.stem, predictor, maps, prepared,
+                                                         threshold=threshold, simplify=simplify, result=result)
         a = metrics["all"]
         print(f"[{i}/{len(pairs)}] {image.name}: F1 {a['f1']:.3f}, Dice {a['dice']:.3f}, "
               f"Hausdorff {a['hausdorff']:.2f}, AJI {a['aji']:.3f}, PQ {a['pq']:.3f}",

@@ -95,3 +95,23 @@ def postprocess(prob_maps, *, min_area: int = MIN_AREA, radius: float = RADIUS,
     """
     return instances_from_classes(inner_classes(prob_maps, inner_threshold), min_area=min_area,
                                   radius=radius)
+
+
+#: QuPath colours of the nucleus classes (tumour, lymphocyte, stroma).
+COLOURS = ((200, 0, 0), (0, 0, 200), (0, 150, 0))
+
+
+def geojson_features(instances, classes: dict, maps, *, simplify=None, **geo) -> list[dict]:
+    """One detection per nucleus of ``instances`` ((H, W) ids; ``classes`` ``{id: class}``,
+    0 tumour, 1 lymphocyte, 2 stroma), classified, with its area and the mean probability
+    of its class over its pixels (the class's map of the (H, W, 5) ``maps``)."""
+    from irpath.inference.geojson_export import ObjectKind, class_probability, map_features
+    from irpath.methods.nuclei.labels import CLASSES
+
+    n = int(np.max(instances, initial=0))
+    cls = np.zeros(n + 1, np.int64)
+    for i, c in classes.items():
+        cls[i] = c
+    kinds = [ObjectKind(CLASSES[c], COLOURS[c], object_type="detection") for c in range(3)]
+    return map_features(instances, class_probability(maps, 1 + cls), lambda key: kinds[cls[key]],
+                        simplify=simplify, **geo)

@@ -54,7 +54,7 @@ def _expected_rows(run, glas, names):
 def test_evaluate_reports_the_test_split(joint_run, tiny_glas, tmp_path, capsys):
     out = tmp_path / "eval"
     assert main(["evaluate", "multiloss", "--model", str(joint_run), "--data", str(tiny_glas),
-                 "--out", str(out)]) == 0
+                 "--out", str(out), "--geojson"]) == 0
     brief = json.loads(capsys.readouterr().out.splitlines()[0])
     report = json.loads((out / "report.json").read_text())
     split = json.loads((joint_run / "split.json").read_text())
@@ -65,6 +65,8 @@ def test_evaluate_reports_the_test_split(joint_run, tiny_glas, tmp_path, capsys)
     for row in report["images"]:
         assert row["object_dice"] == pytest.approx(expected[row["image"]]["dice"])
         assert (out / row["figure"]).exists()
+        col = json.loads((out / row["geojson"]).read_text())  # one annotation per gland, the class
+        assert len(col["features"]) <= row["n_glands"] and col["properties"]["class"] == row["predicted_class"]
     for c in ("benign", "malignant"):
         group = [r for r in report["images"] if r["class"] == c]
         assert report[c]["n_images"] == len(group)

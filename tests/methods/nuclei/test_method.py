@@ -179,8 +179,11 @@ def test_evaluate_and_predict_give_identical_maps(tmp_path):
         return np.asarray(model(x - x.mean(axis=(1, 2), keepdims=True) + 128.0))
     cfg = NucleiConfig(tile=64, overlap=24, min_area=5, **TINY)
     predictor = Predictor(global_context, "nuclei", cfg, "test")
-    evaluate(predictor, tmp_path / "d", tmp_path / "eval", overlays=False)
+    report = evaluate(predictor, tmp_path / "d", tmp_path / "eval", overlays=False, geojson=True)
     image = next((tmp_path / "d" / "images").iterdir())
+    col = json.loads((tmp_path / "eval" / report["images"][0]["geojson"]).read_text())  # one per nucleus
+    assert len(col["features"]) == report["images"][0]["n_pred"] > 0  # none under 4 px (min_area 5)
+    assert {f["properties"]["objectType"] for f in col["features"]} <= {"detection"}
     row = predict_files(predictor, [image], tmp_path / "pred")["predictions"][0]
     np.testing.assert_array_equal(np.load(tmp_path / "pred" / row["label"]),
                                   np.load(tmp_path / "eval" / "instances" / f"{image.stem}.npy"))
