@@ -156,7 +156,7 @@ class SlideCrops:
             for t in out[1:]:
                 t.set_shape((c, c))
             return tuple(out)
-        ds = ds.map(mapped, num_parallel_calls=None, deterministic=True)
+        ds = ds.map(mapped)  # sequential: the order is the index order
         return ds.batch(int(batch_size), drop_remainder=repeat).prefetch(1)
 
 

@@ -61,6 +61,7 @@ class FcnEvaluateOptions(EvaluateOptions):
     """``irpath evaluate fcn``: the labelled images (``--manifest``; ``--data`` also works)."""
 
     manifest: str | None = None
+    class_map: str | None = None
 
 class VggFcn(Method):
     name = "fcn"
@@ -185,7 +186,11 @@ class VggFcn(Method):
 
     def add_evaluate_arguments(self, group) -> None:
         group.add_argument("--manifest", metavar="CSV|DIR", default=None,
-                           help="fcn: image,label manifest or images/ + labels/ folder")
+                           help="fcn: image,label manifest or images/ + labels/ folder (labels may "
+                                "be QuPath GeoJSON: only annotated pixels are scored)")
+        group.add_argument("--class-map", default=None, metavar="MAP",
+                           help="fcn: QuPath class names -> classes for GeoJSON labels, e.g. "
+                                "'Tumor=cancer,Stroma=stroma' (default: QuPath's built-in names)")
 
     def evaluate(self, predictor, options, out_dir) -> dict:
         from irpath.errors import ConfigError
@@ -195,7 +200,7 @@ class VggFcn(Method):
         if not data:
             raise ConfigError("evaluate fcn needs --manifest CSV|DIR (labelled images: an image,label "
                               "manifest or an images/ + labels/ folder)")
-        return evaluate(predictor, data, out_dir)
+        return evaluate(predictor, data, out_dir, class_map=options.class_map)
 
     def brief(self, report: dict) -> dict:
         out = {k: report.get(k) for k in ("n_images", "pixel_accuracy", "mean_iou", "mean_dice",
