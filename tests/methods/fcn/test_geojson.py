@@ -56,7 +56,7 @@ def test_unknown_class_names_exit_2_in_one_line(slides, tmp_path, capsys):
                  str(tmp_path / "m.csv"), "--out", str(tmp_path / "run"), "--crop", "32", *TINY])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "x.geojson" in err[0] and "Mystery" in err[0], err
-    assert not (tmp_path / "run").exists()  # refused before any work
+    assert not (tmp_path / "run" / "config.json").exists()  # refused before any training work
     # mapped by --class-map, the same rows load: Mystery becomes cancer
     from irpath.data.slide_crops import geojson_rows
     from irpath.io.colour_labels import CLASS_NAMES
