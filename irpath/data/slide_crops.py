@@ -132,11 +132,12 @@ class SlideCrops:
         return self.read(*self.sample(seed, epoch, i))
 
     def dataset(self, batch_size: int, *, seed: int, per_epoch: int, start_epoch: int = 0,
-                repeat: bool = True, n_labels: int = 1):
+                repeat: bool = True, label_specs=(("int32", ()),)):
         """A ``tf.data`` stream of batches ``(images (B, c, c, 3), labels...)``.
 
         ``per_epoch`` crops make an epoch; the stream starts at ``start_epoch`` and is
-        endless with ``repeat`` (else one epoch, ``start_epoch``).
+        endless with ``repeat`` (else one epoch, ``start_epoch``). ``label_specs``: the
+        dtype and trailing shape of each label array (default one (c, c) int32 map).
         """
         import tensorflow as tf
 
@@ -147,17 +148,25 @@ class SlideCrops:
         def load(k):
             e, i = divmod(int(k), n)
             return self.crop_at(seed, e, i)
-        types = (tf.float32,) + (tf.int32,) * n_labels
+        types = (tf.float32,) + tuple(tf.as_dtype(d) for d, _ in label_specs)
         c = self.crop
 
         def mapped(k):
             out = tf.numpy_function(load, [k], types, stateful=False)
             out[0].set_shape((c, c, 3))
-            for t in out[1:]:
-                t.set_shape((c, c))
+            for t, (_, tail) in zip(out[1:], label_specs):
+                t.set_shape((c, c, *tail))
             return tuple(out)
         ds = ds.map(mapped)  # sequential: the order is the index order
         return ds.batch(int(batch_size), drop_remainder=repeat).prefetch(1)
+
+
+def crops_per_epoch(crops: SlideCrops, global_batch: int) -> int:
+    """Crops per epoch: the annotated area over the crop area, whole batches, at least one."""
+    import math
+
+    n = math.ceil(crops.annotated_pixels / crops.crop ** 2)
+    return max(1, math.ceil(n / global_batch)) * global_batch
 
 
 def _class_labels(row, objects, crop, scale, origin):

@@ -198,21 +198,13 @@ def read_slide_set(source, data: dict, train_cfg, *, train: bool):
                       flips=train and train_cfg.mirror)
 
 
-def crops_per_epoch(crops, global_batch: int) -> int:
-    """Crops per epoch: the annotated area over the crop area, whole batches, at least one."""
-    import math
-
-    n = math.ceil(crops.annotated_pixels / crops.crop ** 2)
-    return max(1, math.ceil(n / global_batch)) * global_batch
-
-
 def make_slide_datasets(train, val, train_cfg, *, global_batch: int, start_epoch: int = 0):
     """``(train_ds, val_ds)`` of ``(images, classes, weights)`` from slide crops: ``weights``
     is 0 on unannotated pixels (class :data:`~irpath.data.slide_crops.IGNORE`), so they
     do not count in the loss."""
     import tensorflow as tf
 
-    from irpath.data.slide_crops import IGNORE
+    from irpath.data.slide_crops import IGNORE, crops_per_epoch
 
     def weigh(x, y):
         known = tf.not_equal(y, IGNORE)

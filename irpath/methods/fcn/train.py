@@ -80,7 +80,8 @@ def fingerprint_inputs(data: dict) -> dict:
 def steps_per_epoch(ctx) -> int:
     import math
 
-    from irpath.methods.fcn.data import Pairs, crops_per_epoch
+    from irpath.data.slide_crops import crops_per_epoch
+    from irpath.methods.fcn.data import Pairs
 
     if not isinstance(ctx.data[0], Pairs):
         return crops_per_epoch(ctx.data[0], ctx.global_batch) // ctx.global_batch
