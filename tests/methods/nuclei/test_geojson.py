@@ -1,7 +1,6 @@
 """nuclei from slides + QuPath GeoJSON detections: crops' labels match the polygons, training
 at --mpp beats chance, manifests and folders are exclusive."""
 
-
 import numpy as np
 import pytest
 
