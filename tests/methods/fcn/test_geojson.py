@@ -64,3 +64,23 @@ def test_unknown_class_names_exit_2_in_one_line(slides, tmp_path, capsys):
 
     rows = geojson_rows(tmp_path / "m.csv", parse_class_map("Tumor=cancer,Mystery=cancer", CLASS_NAMES))
     assert [k for _, k in rows[0].objects] == [0, 0]
+
+
+def test_unannotated_pixels_weigh_nothing_in_the_loss(slides):
+    from irpath.methods.fcn.config import FcnTrainConfig
+    from irpath.methods.fcn.data import make_slide_datasets, read_slide_set
+
+    cfg = FcnTrainConfig(crop=32, mirror=False)
+    train = read_slide_set(slides / "train.csv", {"mpp": 1.0}, cfg, train=True)
+    val = read_slide_set(slides / "val.csv", {"mpp": 1.0}, cfg, train=False)
+    train_ds, val_ds = make_slide_datasets(train, val, cfg, global_batch=4)
+    x, y, w = (t.numpy() for t in next(iter(train_ds)))
+    raw = np.stack([train.crop_at(cfg.seed, 0, i)[1] for i in range(4)])
+    np.testing.assert_array_equal(w, (raw != 255).astype(np.float32))
+    np.testing.assert_array_equal(y, np.where(raw != 255, raw, 0))
+    assert 0 < w.mean() < 1 and x.shape == (4, 32, 32, 3)
+    from irpath.data.slide_crops import crops_per_epoch
+
+    val_batches = list(val_ds)  # finite: the same crops every epoch
+    assert sum(int(b[0].shape[0]) for b in val_batches) == crops_per_epoch(val, 1)
+    assert val_batches[0][2].numpy().min() == 0
