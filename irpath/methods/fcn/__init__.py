@@ -28,7 +28,12 @@ works (inputs are padded to a multiple of 4 and cropped back).
 Data (--train-manifest / --val-manifest, each either):
   a manifest CSV with the columns image,label (paths relative to the CSV), or
   a folder holding images/ and labels/ (pairs matched by file stem).
-Labels are colour-coded images: red = cancer, green = stroma, black =
+A manifest's labels may instead be QuPath GeoJSON files (image,label rows
+such as slides/A.svs,annotations/A.geojson): region annotations are mapped to
+the classes by --class-map, crops (--crop, default 256) are read lazily from
+the slides inside the annotated regions at --mpp, and unannotated pixels do
+not count in the loss.
+Labels are otherwise colour-coded images: red = cancer, green = stroma, black =
 background; each pixel takes the nearest of the three colours (JPEG labels
 decode), and a colour far from all three is an error naming the file.
 
@@ -56,6 +61,7 @@ class FcnEvaluateOptions(EvaluateOptions):
     """``irpath evaluate fcn``: the labelled images (``--manifest``; ``--data`` also works)."""
 
     manifest: str | None = None
+    class_map: str | None = None
 
 class VggFcn(Method):
     name = "fcn"
@@ -76,6 +82,11 @@ class VggFcn(Method):
                        help="training images: an image,label manifest or an images/ + labels/ folder")
         p.add_argument("--val-manifest", required=True, metavar="CSV|DIR",
                        help="validation images (selects the best epoch), same layouts")
+        p.add_argument("--class-map", default=None, metavar="MAP",
+                       help="QuPath class names -> fcn classes for GeoJSON labels, e.g. "
+                            "'Tumor=cancer,Stroma=stroma,Other=background' (Name=ignore skips a "
+                            "class; default: QuPath's Tumor, Stroma, Other, Necrosis, Immune cells); "
+                            "unmapped names are refused")
         p.add_argument("--decay", type=float, default=t.decay,
                        help=f"learning-rate decay factor per epoch (default {t.decay})")
         p.add_argument("--loss", choices=LOSSES, default=t.loss,
@@ -115,7 +126,8 @@ class VggFcn(Method):
     negated_flags = {"mirror": "no_mirror"}
 
     def data_from_args(self, args) -> dict:
-        return {"train": args.train_manifest, "val": args.val_manifest}
+        return {"train": args.train_manifest, "val": args.val_manifest,
+                "class_map": getattr(args, "class_map", None), "mpp": getattr(args, "mpp", None)}
 
     # -- training (run by irpath.train.run) ---------------------------------------------
     def load_data(self, data, model_cfg, train_cfg, run):
@@ -183,7 +195,11 @@ class VggFcn(Method):
 
     def add_evaluate_arguments(self, group) -> None:
         group.add_argument("--manifest", metavar="CSV|DIR", default=None,
-                           help="fcn: image,label manifest or images/ + labels/ folder")
+                           help="fcn: image,label manifest or images/ + labels/ folder (labels may "
+                                "be QuPath GeoJSON: only annotated pixels are scored)")
+        group.add_argument("--class-map", default=None, metavar="MAP",
+                           help="fcn: QuPath class names -> classes for GeoJSON labels, e.g. "
+                                "'Tumor=cancer,Stroma=stroma' (default: QuPath's built-in names)")
 
     def evaluate(self, predictor, options, out_dir) -> dict:
         from irpath.errors import ConfigError
@@ -193,7 +209,8 @@ class VggFcn(Method):
         if not data:
             raise ConfigError("evaluate fcn needs --manifest CSV|DIR (labelled images: an image,label "
                               "manifest or an images/ + labels/ folder)")
-        return evaluate(predictor, data, out_dir, geojson=options.geojson, simplify=options.simplify)
+        return evaluate(predictor, data, out_dir, class_map=options.class_map, geojson=options.geojson,
+                        simplify=options.simplify)
 
     def brief(self, report: dict) -> dict:
         out = {k: report.get(k) for k in ("n_images", "pixel_accuracy", "mean_iou", "mean_dice",

@@ -178,3 +178,43 @@ def make_datasets(train: Pairs, val: Pairs | None, train_cfg, *, global_batch: i
                                   batch_size=global_batch, seed=train_cfg.seed + 1, augment=None,
                                   shuffle=False).map(lambda x, y: (x, y[0]))
     return train_ds, val_ds, steps
+
+
+#: The crop of GeoJSON-labelled slides when the recipe trains on whole images (``crop`` None).
+SLIDE_CROP = 256
+
+
+def read_slide_set(source, data: dict, train_cfg, *, train: bool):
+    """A :class:`~irpath.data.slide_crops.SlideCrops` of a manifest of image + QuPath GeoJSON
+    rows: region annotations mapped by ``data["class_map"]`` (default: QuPath's built-in
+    names), crops at ``data["mpp"]``; unannotated pixels are ignored by the loss."""
+    from irpath.data.slide_crops import SlideCrops, geojson_rows
+    from irpath.io.colour_labels import CLASS_NAMES
+    from irpath.io.qupath import FCN_DEFAULT_CLASS_MAP, parse_class_map
+
+    class_map = parse_class_map(data.get("class_map"), CLASS_NAMES, FCN_DEFAULT_CLASS_MAP)
+    rows = geojson_rows(source, class_map, ("annotation",))
+    return SlideCrops(rows, crop=train_cfg.crop or SLIDE_CROP, mpp=data.get("mpp"),
+                      flips=train and train_cfg.mirror)
+
+
+def make_slide_datasets(train, val, train_cfg, *, global_batch: int, start_epoch: int = 0):
+    """``(train_ds, val_ds)`` of ``(images, classes, weights)`` from slide crops: ``weights``
+    is 0 on unannotated pixels (class :data:`~irpath.data.slide_crops.IGNORE`), so they
+    do not count in the loss."""
+    import tensorflow as tf
+
+    from irpath.data.slide_crops import IGNORE, crops_per_epoch
+
+    def weigh(x, y):
+        known = tf.not_equal(y, IGNORE)
+        return x, tf.where(known, y, tf.zeros_like(y)), tf.cast(known, tf.float32)
+    n = crops_per_epoch(train, global_batch)
+    train_ds = train.dataset(global_batch, seed=train_cfg.seed, per_epoch=n, start_epoch=start_epoch)
+    train_ds = add_noise(train_ds, train_cfg.noise_std, train_cfg.seed,
+                         start_epoch * (n // global_batch)).map(weigh)
+    val_ds = None
+    if val is not None:
+        val_ds = val.dataset(global_batch, seed=train_cfg.seed + 1, per_epoch=crops_per_epoch(val, 1),
+                             repeat=False).map(weigh)
+    return train_ds, val_ds

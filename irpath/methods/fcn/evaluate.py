@@ -99,13 +99,39 @@ def plot_classes(display, pred, path, *, truth=None, title: str = "") -> Path:
     return save_figure(fig, path, dpi=100)
 
 
-def evaluate(predictor, data, out_dir, *, overlays: bool = True, geojson: bool = False,
-             simplify: float | None = None) -> dict:
+def _geojson_pairs(predictor, data, class_map):
+    """``(image path, label path, prepared, truth)`` of a manifest of image + QuPath GeoJSON
+    rows: the image read at the model's recorded µm/px (slides; else as it is), the truth
+    rasterised on that grid with :data:`~irpath.data.slide_crops.IGNORE` unannotated."""
+    from irpath.data.prepare_source import prepare_slide
+    from irpath.data.slide_crops import IGNORE, geojson_rows
+    from irpath.inference.loading import recorded_mpp
+    from irpath.io.qupath import FCN_DEFAULT_CLASS_MAP, parse_class_map, rasterise
+    from irpath.io.sources import is_big_image
+
+    cmap = parse_class_map(class_map, CLASS_NAMES, FCN_DEFAULT_CLASS_MAP)
+    mpp = recorded_mpp(predictor.source) if predictor.source else None
+    for row in geojson_rows(data, cmap, ("annotation",)):
+        if is_big_image(row.image):
+            prepared = prepare_slide(row.image, "rgb", mpp=mpp, tissue="none")
+            grid, scale = prepared.source.shape[:2], prepared.downsample
+        else:
+            prepared = predictor.method_obj.prepare(row.image, predictor.config)
+            grid, scale = prepared.data.shape[:2], 1.0
+        yield row.image, row.label, prepared, rasterise(row.objects, grid, scale=scale, fill=IGNORE)
+
+
+def evaluate(predictor, data, out_dir, *, overlays: bool = True, class_map: str | None = None,
+             geojson: bool = False, simplify: float | None = None) -> dict:
     """Evaluate a VGG16-FCN on labelled images; write report.json and pictures.
 
     Args:
         predictor: from :func:`irpath.inference.loading.load_predictor`.
-        data: an ``image,label`` manifest CSV or an ``images/`` + ``labels/`` folder.
+        data: an ``image,label`` manifest CSV or an ``images/`` + ``labels/`` folder; a
+            manifest's labels may be QuPath GeoJSON files (only annotated pixels are scored,
+            slides are read at the model's recorded µm/px, no overlays).
+        class_map: QuPath names -> classes for GeoJSON labels (``--class-map``; default
+            QuPath's built-in names).
         out_dir: the evaluation directory (created).
         overlays: also write ``overlays/*.png``.
         geojson, simplify: also write ``geojson/<stem>.geojson`` (QuPath objects of the predictions).
@@ -116,27 +142,30 @@ def evaluate(predictor, data, out_dir, *, overlays: bool = True, geojson: bool =
     from irpath.inference.predict import predict_maps, unique_stems
     from irpath.io.colour_labels import write_colour_labels
     from irpath.metrics import confusion_matrix, pixel_report
+    from irpath.data.slide_crops import is_geojson_manifest
     from irpath.methods.fcn.data import list_pairs, read_pair
 
     out = Path(out_dir)
     (out / "predictions").mkdir(parents=True, exist_ok=True)
     method, cfg = predictor.method_obj, predictor.config
-    pairs = list_pairs(data)
+    qupath = is_geojson_manifest(data)  # labels are QuPath GeoJSON files
+    pairs = [r[:2] for r in _geojson_pairs(predictor, data, class_map)] if qupath else list_pairs(data)
+    items = _geojson_pairs(predictor, data, class_map) if qupath else (
+        (i, lab, method.prepare(i, cfg), read_pair(i, lab)[1]) for i, lab in pairs)
     k = len(CLASS_NAMES)
     total = np.zeros((k, k), np.int64)
     images, ces = [], []
-    for i, ((image_path, label_path), stem) in enumerate(zip(pairs, unique_stems([p for p, _ in pairs])),
-                                                         1):
-        _, truth = read_pair(image_path, label_path)
-        prepared = method.prepare(image_path, cfg)
+    for i, ((image_path, label_path, prepared, truth), stem) in enumerate(
+            zip(items, unique_stems([p for p, _ in pairs])), 1):
         probs = np.asarray(predict_maps(predictor, prepared, progress=False))
         pred = argmax_classes(probs)
-        ce = mean_cross_entropy(probs, truth)
-        one = pixel_report(pred, truth, k, CLASS_NAMES)
-        total += confusion_matrix(pred, truth, k)
+        known = truth < k  # GeoJSON: unannotated pixels are not scored
+        ce = mean_cross_entropy(probs[known], truth[known])
+        one = pixel_report(pred[known], truth[known], k, CLASS_NAMES)
+        total += confusion_matrix(pred[known], truth[known], k)
         ces.append(ce)
         write_colour_labels(out / "predictions" / f"{stem}.png", pred)
-        if overlays:
+        if overlays and not qupath:
             plot_classes(prepared.display, pred, out / "overlays" / f"{stem}.png", truth=truth,
                          title=f"{Path(image_path).name}: accuracy {one['pixel_accuracy']:.3f}, "
                                f"CE {ce:.3f}")

@@ -47,10 +47,17 @@ def load_data(data: dict, train_cfg: FcnTrainConfig):
     from pathlib import Path
 
     from irpath.errors import MissingFileError
-    from irpath.methods.fcn.data import read_pairs, window_of
+    from irpath.data.slide_crops import is_geojson_manifest
+    from irpath.methods.fcn.data import read_pairs, read_slide_set, window_of
 
     if train_cfg.vgg_weights not in (None, "imagenet") and not Path(train_cfg.vgg_weights).is_file():
         raise MissingFileError(f"{train_cfg.vgg_weights}: VGG16 weights file not found")
+    if is_geojson_manifest(data["train"]) or is_geojson_manifest(data["val"]):
+        train_set = read_slide_set(data["train"], data, train_cfg, train=True)
+        val_set = read_slide_set(data["val"], data, train_cfg, train=False)
+        log(f"{len(train_set)} training and {len(val_set)} validation slides (QuPath GeoJSON), "
+            f"{train_set.crop}-pixel crops at {data.get('mpp') or 'level-0'} µm/px")
+        return train_set, val_set
     train_pairs, val_pairs = read_pairs(data["train"]), read_pairs(data["val"])
     window_of(train_pairs, train_cfg.crop, "training")  # one size for whole images, else refuse
     window_of(val_pairs, train_cfg.crop, "validation")
@@ -59,21 +66,34 @@ def load_data(data: dict, train_cfg: FcnTrainConfig):
 
 
 def fingerprint_inputs(data: dict) -> dict:
-    """The images and class maps of each set."""
+    """The images and class maps (or GeoJSON files) of each set; the class map and µm/px."""
     from irpath.methods.fcn.data import list_pairs
 
-    return {k: ([p for pair in list_pairs(v) for p in pair], None) for k, v in data.items()}
+    from irpath.data.slide_crops import is_geojson_manifest
+
+    extra = None
+    if is_geojson_manifest(data["train"]) or is_geojson_manifest(data["val"]):
+        extra = {"class_map": data.get("class_map"), "mpp": data.get("mpp")}
+    return {k: ([p for pair in list_pairs(data[k]) for p in pair], extra) for k in ("train", "val")}
 
 
 def steps_per_epoch(ctx) -> int:
     import math
 
+    from irpath.data.slide_crops import crops_per_epoch
+    from irpath.methods.fcn.data import Pairs
+
+    if not isinstance(ctx.data[0], Pairs):
+        return crops_per_epoch(ctx.data[0], ctx.global_batch) // ctx.global_batch
     return math.ceil(len(ctx.data[0]) / ctx.global_batch)
 
 
 def datasets(ctx):
-    from irpath.methods.fcn.data import make_datasets
+    from irpath.methods.fcn.data import Pairs, make_datasets, make_slide_datasets
 
+    if not isinstance(ctx.data[0], Pairs):
+        return make_slide_datasets(*ctx.data, ctx.train_cfg, global_batch=ctx.global_batch,
+                                   start_epoch=ctx.start_epoch)
     train_ds, val_ds, _ = make_datasets(*ctx.data, ctx.train_cfg, global_batch=ctx.global_batch,
                                         start_epoch=ctx.start_epoch)
     return train_ds, val_ds

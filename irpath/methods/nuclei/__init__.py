@@ -118,8 +118,14 @@ class Nuclei(Method):
 
     def add_train_arguments(self, p: argparse.ArgumentParser) -> None:
         d, t = NucleiConfig(), NucleiTrainConfig()
-        p.add_argument("--train", required=True, metavar="DIR", help="training folder (images/, labels/)")
-        p.add_argument("--val", required=True, metavar="DIR", help="validation folder (model selection)")
+        p.add_argument("--train", metavar="DIR", help="training folder (images/, labels/)")
+        p.add_argument("--val", metavar="DIR", help="validation folder (model selection)")
+        p.add_argument("--train-manifest", metavar="CSV",
+                       help="instead of --train: image,label rows of slides (any image) and QuPath "
+                            "GeoJSON files; detection/cell polygons with class names are the nuclei "
+                            "(--class-map 'Tumor=tumour,Immune cells=lymphocyte,Stroma=stroma'; "
+                            "default QuPath's built-in names), crops read lazily at --mpp")
+        p.add_argument("--val-manifest", metavar="CSV", help="instead of --val: the same for validation")
         p.add_argument("--weight-decay", type=float, default=t.weight_decay,
                        help=f"decoupled weight decay, AdamW (default {t.weight_decay:g}; 0: plain Adam)")
         p.add_argument("--beta", type=float, default=t.beta,
@@ -140,7 +146,8 @@ class Nuclei(Method):
                        help="Reinhard colour normalisation to this image's statistics (default: none)")
         p.add_argument("--class-map", default=None, metavar="MAP",
                        help=f"type -> class mapping for inst_map/type_map labels: {'|'.join(CLASS_MAP_NAMES)}"
-                            "|FILE.json|'1:tumour,2:lymphocyte,3:stroma'")
+                            "|FILE.json|'1:tumour,2:lymphocyte,3:stroma'; for GeoJSON manifests "
+                            "QuPath names: 'Tumor=tumour,Immune cells=lymphocyte,Other=ignore'")
         p.add_argument("--no-augment", action="store_true", help="random crops only, no augmentation")
         p.add_argument("--decoder-filters", type=_int_list, default=d.decoder_filters, metavar="A,B,C,D",
                        help="filters of the 4 decoder blocks (default 256,128,64,64)")
@@ -183,6 +190,16 @@ class Nuclei(Method):
         if getattr(args, "stain_reference", None):
             model = dataclasses.replace(model, stain=stain_from_image(args.stain_reference))
         return model, train
+
+    def data_from_args(self, args) -> dict:
+        from irpath.errors import ConfigError
+
+        for folder, manifest in (("train", "train_manifest"), ("val", "val_manifest")):
+            if (getattr(args, folder, None) is None) == (getattr(args, manifest, None) is None):
+                raise ConfigError(f"train nuclei needs exactly one of --{folder} DIR and "
+                                  f"--{manifest.replace('_', '-')} CSV")
+        return {"train": args.train or args.train_manifest, "val": args.val or args.val_manifest,
+                "mpp": getattr(args, "mpp", None)}
 
     # -- training (run by irpath.train.run) ---------------------------------------------
     def load_data(self, data, model_cfg, train_cfg, run):

@@ -42,11 +42,20 @@ def build_model(model_cfg: NucleiConfig, train_cfg: NucleiTrainConfig, *, compil
 
 def check_data(data: dict, model_cfg: NucleiConfig, train_cfg: NucleiTrainConfig) -> dict:
     """The class map, weight files and image pairs, checked before any training work."""
+    from irpath.data.slide_crops import is_geojson_manifest
     from irpath.methods.nuclei import data as nd
 
-    class_map = nd.parse_class_map(train_cfg.class_map)
     nd.check_weights_file(train_cfg.vgg_weights, "VGG16 weights", "--vgg-weights")
     nd.check_weights_file(train_cfg.encoder_weights, "encoder weights", "--encoder-weights")
+    if is_geojson_manifest(data["train"]) or is_geojson_manifest(data["val"]):
+        from irpath.methods.nuclei.slides import read_slide_set
+
+        train_set = read_slide_set(data["train"], data, train_cfg, train=True)
+        val_set = read_slide_set(data["val"], data, train_cfg, train=False)
+        log(f"{len(train_set)} training and {len(val_set)} validation slides (QuPath GeoJSON "
+            f"nuclei), {train_set.crop}-pixel crops at {data.get('mpp') or 'level-0'} µm/px")
+        return {"slides": (train_set, val_set), "class_map": None}
+    class_map = nd.parse_class_map(train_cfg.class_map)
     return {"class_map": class_map, "train": nd.find_pairs(data["train"]), "val": nd.find_pairs(data["val"])}
 
 
@@ -54,6 +63,14 @@ def fingerprint_inputs(data: dict, train_cfg: NucleiTrainConfig) -> dict:
     """The image and label files of each folder, and the class map."""
     from irpath.methods.nuclei import data as nd
 
+    from irpath.data.slide_crops import is_geojson_manifest
+
+    if is_geojson_manifest(data["train"]) or is_geojson_manifest(data["val"]):
+        from irpath.io import read_manifest
+
+        extra = {"class_map": train_cfg.class_map, "mpp": data.get("mpp")}
+        return {k: ([p for r in read_manifest(data[k], labels=None) for p in (r.image, r.label)], extra)
+                for k in ("train", "val")}
     class_map = nd.parse_class_map(train_cfg.class_map)
     return {k: ([p for pair in nd.find_pairs(data[k]) for p in pair], class_map) for k in ("train", "val")}
 
@@ -70,6 +87,8 @@ def read_training_data(ctx) -> dict:
     from irpath.methods.nuclei import data as nd
 
     cfg, train_cfg, pairs = ctx.model_cfg, ctx.train_cfg, ctx.data
+    if "slides" in pairs:  # file-backed: nothing is read up front
+        return {"slides": pairs["slides"]}
     if train_cfg.beta > 0 and train_cfg.vgg_weights is None:
         print("warning: perceptual loss disabled: no --vgg-weights file given (VGG16 weights are "
               "never downloaded); training with the weighted cross-entropy alone", file=sys.stderr)
@@ -89,6 +108,11 @@ def read_training_data(ctx) -> dict:
 def steps_per_epoch(ctx) -> int:
     from irpath.methods.nuclei import data as nd
 
+    if "slides" in ctx.prepared:
+        from irpath.data.slide_crops import crops_per_epoch
+
+        return nd.steps_per_epoch(crops_per_epoch(ctx.prepared["slides"][0], ctx.global_batch),
+                                  ctx.global_batch, ctx.train_cfg.steps_per_epoch)
     return nd.steps_per_epoch(len(ctx.prepared["patches"]), ctx.global_batch, ctx.train_cfg.steps_per_epoch)
 
 
@@ -98,6 +122,11 @@ def datasets(ctx):
     from irpath.methods.nuclei import data as nd
 
     d, train_cfg = ctx.prepared, ctx.train_cfg
+    if "slides" in d:
+        from irpath.methods.nuclei.slides import datasets as slide_datasets
+
+        return slide_datasets(*d["slides"], train_cfg, global_batch=ctx.global_batch,
+                              start_epoch=ctx.start_epoch, steps=steps_per_epoch(ctx))
     train_ds = nd.train_dataset(d["patches"], d["targets"], crop=train_cfg.crop, batch=ctx.global_batch,
                                 seed=train_cfg.seed, augment=train_cfg.augment_config(),
                                 epoch=ctx.start_epoch, steps=steps_per_epoch(ctx))
@@ -107,7 +136,9 @@ def datasets(ctx):
 
 def after_fit(ctx) -> None:
     """Calibrate the inner threshold on the validation images (``--inner-threshold calibrate``)."""
-    if ctx.train_cfg.calibrate:
+    if ctx.train_cfg.calibrate and "slides" in ctx.data:
+        log("note: the inner threshold is not calibrated on GeoJSON validation slides (argmax)")
+    elif ctx.train_cfg.calibrate:
         calibrate_run(ctx.run, ctx.data["val"], class_map=ctx.train_cfg.class_map)
 
 
