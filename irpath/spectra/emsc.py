@@ -148,33 +148,6 @@ def mean_spectrum(cube: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return total / count
 
 
-def mie_like_distortion(spectra: np.ndarray, wavenumbers, rng, *, scale=(0.7, 1.3),
-                        baseline=0.3, dispersive=0.25) -> np.ndarray:
-    """Add a known Mie-like distortion to (N, C) absorbance spectra, for tests and benchmarks.
-
-    Each spectrum is multiplied by a random factor, gets a broad sinusoidal baseline
-    in wavenumber (period 1500-3000 cm^-1, random phase, amplitude up to
-    ``baseline`` x its maximum) and a dispersive, derivative-shaped amide I band
-    (the derivative of a Gaussian at 1655 cm^-1, amplitude up to ``dispersive`` x max).
-
-    Returns:
-        (N, C) float64 distorted spectra.
-    """
-    wn = np.asarray(wavenumbers, dtype=np.float64)
-    spectra = np.asarray(spectra, dtype=np.float64)
-    n = spectra.shape[0]
-    peak = np.abs(spectra).max(axis=1, keepdims=True)
-    k = rng.uniform(*scale, size=(n, 1))
-    period = rng.uniform(1500.0, 3000.0, size=(n, 1))
-    phase = rng.uniform(0, 2 * np.pi, size=(n, 1))
-    wave = baseline * peak * rng.uniform(0.3, 1.0, size=(n, 1)) * (
-        0.5 + 0.5 * np.sin(2 * np.pi * wn / period + phase))
-    x = (wn - 1655.0) / 20.0
-    derivative = -x * np.exp(-0.5 * x ** 2) / np.exp(-0.5)  # peak magnitude 1
-    disp = dispersive * peak * rng.uniform(-1.0, 1.0, size=(n, 1)) * derivative
-    return k * spectra + wave + disp
-
-
 def mie_distortion(spectra: np.ndarray, wavenumbers, rng, *, scale=(0.7, 1.3),
                    strength=(0.1, 0.3), offset=0.05) -> np.ndarray:
     """Add a known Mie extinction (the ME-EMSC model's own physics) to (N, C) spectra.

@@ -7,7 +7,8 @@ import spectral.io.envi as envi
 from irpath.cli.main import main
 from irpath.demo.synthetic import make_spot, wavenumber_axis
 from irpath.io import read_cube, read_manifest
-from irpath.spectra.emsc import mie_like_distortion, unit_rms_error
+from irpath.spectra.emsc import unit_rms_error
+from tests.spectra.mie_phantom import mie_like_distortion
 
 AXIS = wavenumber_axis()
 

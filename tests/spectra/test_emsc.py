@@ -7,8 +7,8 @@ import pytest
 
 from irpath.demo.synthetic import make_spot, wavenumber_axis
 from irpath.errors import ConfigError
-from irpath.spectra.emsc import (CorrectionConfig, Corrector, correct_cube, mie_like_distortion,
-                                 unit_rms_error)
+from irpath.spectra.emsc import CorrectionConfig, Corrector, correct_cube, unit_rms_error
+from tests.spectra.mie_phantom import mie_like_distortion
 
 AXIS = wavenumber_axis()
 
