@@ -16,7 +16,6 @@ activation maps, priors, class scores) works.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from irpath.errors import ConfigError, MissingFileError
@@ -133,12 +132,3 @@ def _own_folder(out: Path) -> bool:
     claims = read_claims(out)
     return all(p.name == CLAIMS_FILE or TMP_MARK in p.name or claims.get(p.name) == "ensemble"
                for p in out.iterdir())
-
-
-def ensemble_members(folder) -> list[str] | None:
-    """The member paths recorded in an ensemble folder's config.json; None for a plain run."""
-    cfg = Path(folder) / RUN_CONFIG
-    if not cfg.exists():
-        return None
-    section = json.loads(cfg.read_text()).get(ENSEMBLE_KEY)
-    return None if section is None else list(section["members"])

@@ -98,7 +98,7 @@ def make_nuclei_dataset(folder, n: int = 6, size: int = 128, seed: int = 0, *, s
     """
     from PIL import Image
 
-    from irpath.demo.nuclei import write_nuclei_label
+    from irpath.io.labels import write_label_image
 
     folder = Path(folder)
     (folder / "images").mkdir(parents=True, exist_ok=True)
@@ -109,5 +109,5 @@ def make_nuclei_dataset(folder, n: int = 6, size: int = 128, seed: int = 0, *, s
                                        scale=scale, density=density)
         image = folder / "images" / f"bed2_{i:03d}.png"
         Image.fromarray(rgb).save(image)
-        pairs.append((image, write_nuclei_label(folder / "labels" / f"bed2_{i:03d}.png", label)))
+        pairs.append((image, write_label_image(folder / "labels" / f"bed2_{i:03d}.png", label)))
     return pairs

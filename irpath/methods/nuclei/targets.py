@@ -156,26 +156,6 @@ def _eq2(d1, d2, w0, sigma) -> np.ndarray:
     return (1.0 + np.nan_to_num(term, nan=0.0)).astype(np.float32)
 
 
-def weight_map_brute_force(label, w0: float = W0, sigma: float = SIGMA) -> np.ndarray:
-    """Eq. 2 the slow way: every pixel against every boundary pixel of every nucleus.
-
-    A reference for tests on small tiles (O(H * W * boundary pixels) memory per nucleus).
-    """
-    label = _check_label(label)
-    boundary = boundary_mask(label)
-    yy, xx = np.mgrid[:label.shape[0], :label.shape[1]]
-    pixels = np.stack([yy.ravel(), xx.ravel()], axis=1).astype(np.float64)
-    dists = []
-    for index in np.unique(label[label > 0]):
-        rim = np.argwhere(boundary & (label == index)).astype(np.float64)
-        diff = pixels[:, None, :] - rim[None, :, :]
-        dists.append(np.sqrt((diff ** 2).sum(-1)).min(axis=1))
-    if len(dists) < 2:
-        return np.ones(label.shape, np.float32)
-    dists = np.sort(np.stack(dists), axis=0)
-    return _eq2(dists[0], dists[1], w0, sigma).reshape(label.shape)
-
-
 def pack_targets(label, *, w0: float = W0, sigma: float = SIGMA) -> np.ndarray:
     """``y_true`` for :class:`irpath.losses.nuclei.NucleiLoss`: (H, W, 2) float32 [class, weight]."""
     return np.stack([five_class_target(label).astype(np.float32),

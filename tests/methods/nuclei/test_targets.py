@@ -4,8 +4,26 @@ import time
 import numpy as np
 
 from irpath.demo.nuclei import make_nuclei_tile
-from irpath.methods.nuclei.targets import (CONTOUR, five_class_target, inner_mask, pack_targets,
-                                           weight_map, weight_map_brute_force, weight_margin)
+from irpath.methods.nuclei.targets import (CONTOUR, W0, SIGMA, boundary_mask, five_class_target, inner_mask, pack_targets,
+                                           weight_map, weight_margin)
+
+
+def weight_map_brute_force(label, w0: float = W0, sigma: float = SIGMA) -> np.ndarray:
+    """Eq. 2 the slow way, written independently: every pixel against every boundary pixel
+    of every nucleus, w = 1 + w0 exp(-(d1 + d2)^2 / (2 sigma^2))."""
+    label = np.asarray(label)
+    boundary = boundary_mask(label)
+    yy, xx = np.mgrid[:label.shape[0], :label.shape[1]]
+    pixels = np.stack([yy.ravel(), xx.ravel()], axis=1).astype(np.float64)
+    dists = []
+    for index in np.unique(label[label > 0]):
+        rim = np.argwhere(boundary & (label == index)).astype(np.float64)
+        diff = pixels[:, None, :] - rim[None, :, :]
+        dists.append(np.sqrt((diff ** 2).sum(-1)).min(axis=1))
+    if len(dists) < 2:
+        return np.ones(label.shape, np.float32)
+    d = np.sort(np.stack(dists), axis=0)
+    return (1.0 + w0 * np.exp(-((d[0] + d[1]) ** 2) / (2.0 * sigma ** 2))).reshape(label.shape)
 
 
 def test_single_nucleus_target_by_hand():
