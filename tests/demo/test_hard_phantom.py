@@ -150,10 +150,10 @@ def test_hard_recipe_loads_through_the_train_cli(tmp_path, monkeypatch):
     from irpath.cli.main import main as cli
     from irpath.config import read_recipe
     from irpath.methods import get_method
-    from irpath.methods.compsegnet import CompSegNet
+    import irpath.train
 
     seen = {}
-    monkeypatch.setattr(CompSegNet, "train", lambda self, data, out, model_cfg, train_cfg, **kw:
+    monkeypatch.setattr(irpath.train, "run", lambda method, data, out, model_cfg, train_cfg, **kw:
                         seen.update(model=model_cfg, train=train_cfg))
     path = ROOT / "models" / "compsegnet-hard" / "config.json"
     assert cli(["train", "compsegnet", "--config", str(path), "--train-manifest", "t.csv",

@@ -64,10 +64,11 @@ def test_help_explains_defaults_and_data(capsys):
 
 
 def test_recipe_file_is_the_starting_point_and_flags_override(tmp_path, monkeypatch):
-    from irpath.methods.multiloss import train as train_mod
+    import irpath.train
 
     seen = {}
-    monkeypatch.setattr(train_mod, "train", lambda data, out, m, t, **kw: seen.update(m=m, t=t, data=data))
+    monkeypatch.setattr(irpath.train, "run", lambda method, data, out, m, t, **kw:
+                        seen.update(m=m, t=t, data=data["data"]))
     recipe = json.loads(RECIPE.read_text())
     recipe["model"]["filters"] = 8
     recipe["train"].update(lam=0.3, epochs=7)
