@@ -40,6 +40,11 @@ Data (--data):
   a manifest CSV with columns image,label,class (paths relative to the CSV;
     label = instance or 0/1 gland label image; class = benign|malignant or 0|1):
     1/8 of its images (by image) are held out for validation.
+Or (--train-manifest / --val-manifest, instead of --data) image,label[,grade]
+  rows of slides (any image) and QuPath GeoJSON files: annotation polygons are the
+  glands (instances), the grade (benign/malignant, 0/1) comes from the grade column
+  or else the FeatureCollection's "grade" (or "class") property; crops are read
+  lazily from the slides inside the glands at --mpp (no split.json).
 Training samples are random --crop (224) crops, jointly augmented (affine,
 elastic, colour; irpath.data.joint_augment).
 
