@@ -40,6 +40,11 @@ Data (--data):
   a manifest CSV with columns image,label,class (paths relative to the CSV;
     label = instance or 0/1 gland label image; class = benign|malignant or 0|1):
     1/8 of its images (by image) are held out for validation.
+Or (--train-manifest / --val-manifest, instead of --data) image,label[,grade]
+  rows of slides (any image) and QuPath GeoJSON files: annotation polygons are the
+  glands (instances), the grade (benign/malignant, 0/1) comes from the grade column
+  or else the FeatureCollection's "grade" (or "class") property; crops are read
+  lazily from the slides inside the glands at --mpp (no split.json).
 Training samples are random --crop (224) crops, jointly augmented (affine,
 elastic, colour; irpath.data.joint_augment).
 
@@ -70,8 +75,15 @@ class MultiLoss(Method):
     # -- command line ------------------------------------------------------------------
     def add_train_arguments(self, p: argparse.ArgumentParser) -> None:
         d, t = MultiLossConfig(), MultiLossTrainConfig()
-        p.add_argument("--data", required=True, metavar="GLAS_DIR|MANIFEST",
+        p.add_argument("--data", metavar="GLAS_DIR|MANIFEST",
                        help="a GlaS folder or an image,label,class manifest CSV")
+        p.add_argument("--train-manifest", metavar="CSV",
+                       help="instead of --data: image,label[,grade] rows of slides (any image) and "
+                            "QuPath GeoJSON files; annotation polygons are the glands, the grade "
+                            "(benign/malignant) from the grade column or the FeatureCollection's "
+                            "'grade' (or 'class') property; crops read lazily at --mpp")
+        p.add_argument("--val-manifest", metavar="CSV",
+                       help="with --train-manifest: the same for validation")
         p.add_argument("--mode", choices=("joint", "class", "seg"), default=d.mode,
                        help=f"what to train (Table 1): joint, class or seg (default {d.mode})")
         p.add_argument("--pretrain-epochs", type=int, default=t.pretrain_epochs,
@@ -113,7 +125,16 @@ class MultiLoss(Method):
     negated_flags = {"augment": "no_augment"}
 
     def data_from_args(self, args) -> dict:
-        return {"data": args.data}
+        from irpath.errors import ConfigError
+
+        manifests = (getattr(args, "train_manifest", None), getattr(args, "val_manifest", None))
+        if (args.data is None) == (manifests[0] is None) or (manifests[0] is None) != (manifests[1] is None):
+            raise ConfigError("train multiloss needs exactly one of --data GLAS_DIR|MANIFEST and "
+                              "--train-manifest CSV with --val-manifest CSV")
+        if args.data is not None:
+            return {"data": args.data}
+        return {"train_manifest": manifests[0], "val_manifest": manifests[1],
+                "mpp": getattr(args, "mpp", None)}
 
     def tile_align(self, cfg) -> int:
         """Tiles are multiples of 2**depth, as the U-Net's poolings need."""

@@ -52,6 +52,14 @@ def load_data(data: dict, train_cfg: MultiLossTrainConfig, run):
     from irpath.io.paths import make_output_dir
     from irpath.methods.multiloss.data import load_training_tiles, write_split
 
+    if data.get("train_manifest"):  # slides + QuPath GeoJSON: file-backed, nothing read up front
+        from irpath.methods.multiloss.slides import read_slide_set
+
+        train_set = read_slide_set(data["train_manifest"], data.get("mpp"), train_cfg, train=True)
+        val_set = read_slide_set(data["val_manifest"], data.get("mpp"), train_cfg, train=False)
+        log(f"{len(train_set)} training and {len(val_set)} validation slides (QuPath GeoJSON "
+            f"glands), {train_set.crop}-pixel crops at {data.get('mpp') or 'level-0'} µm/px")
+        return train_set, val_set
     train_tiles, val_tiles, split = load_training_tiles(data["data"], train_cfg)
     write_split(make_output_dir(run.path), split)  # refuses a split other than the run's
     log(f"{len(train_tiles)} training and {len(val_tiles)} validation tiles "
@@ -60,13 +68,24 @@ def load_data(data: dict, train_cfg: MultiLossTrainConfig, run):
 
 
 def fingerprint_inputs(data: dict) -> dict:
-    """A GlaS folder, or a manifest with the files beside it."""
+    """A GlaS folder, or a manifest with the files beside it, or the GeoJSON manifests' files."""
+    if data.get("train_manifest"):
+        from irpath.methods.multiloss.slides import read_slide_rows
+
+        extra = {"mpp": data.get("mpp")}
+        return {k: ([Path(data[k])] + [p for r in read_slide_rows(data[k])[0] for p in (r.image, r.label)],
+                    extra)
+                for k in ("train_manifest", "val_manifest")}
     path = Path(data["data"])
     files = [path] if path.is_dir() else sorted(p for p in path.parent.iterdir() if p.is_file())
     return {"data": (files, None)}
 
 
 def steps_per_epoch(ctx) -> int:
+    from irpath.data.slide_crops import SlideCrops, crops_per_epoch
+
+    if isinstance(ctx.data[0], SlideCrops):
+        return crops_per_epoch(ctx.data[0], ctx.global_batch) // ctx.global_batch
     return math.ceil(len(ctx.data[0]) / ctx.global_batch)
 
 
@@ -127,6 +146,13 @@ def _datasets(train, val, model_cfg, train_cfg, start: int, global_batch: int):
         return [(lab.astype("int32"), (lab * 0 + int(c)).astype("int32"))
                 for lab, c in zip(tiles.labels, tiles.classes)]
 
+    from irpath.data.slide_crops import SlideCrops
+
+    if isinstance(train, SlideCrops):
+        from irpath.methods.multiloss.slides import slide_datasets
+
+        return slide_datasets(train, val, train_cfg, global_batch=global_batch, start_epoch=start,
+                              to_inputs=to_inputs)
     steps = math.ceil(len(train) / global_batch)
     train_ds = make_rgb_dataset(train.images, maps_of(train), crop=crop, batch_size=global_batch,
                                 seed=train_cfg.seed, augment=train_cfg.augment_config(),

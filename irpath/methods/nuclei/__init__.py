@@ -94,6 +94,7 @@ class NucleiEvaluateOptions(EvaluateOptions):
     """``irpath evaluate nuclei``: the labelled folder, its class map, test-time augmentation,
     the inner threshold (None: the model's) and a validation folder to calibrate it on first."""
 
+    manifest: str | None = None
     class_map: str | None = None
     tta: bool = False
     inner_threshold: float | None = None
@@ -287,6 +288,10 @@ class Nuclei(Method):
     def add_evaluate_arguments(self, group) -> None:
         group.add_argument("--data", metavar="DIR", default=None,
                            help="nuclei: a dataset folder (images/, labels/)")
+        group.add_argument("--manifest", metavar="CSV|DIR", default=None,
+                           help="nuclei: instead of --data, image,label rows of slides and QuPath "
+                                "GeoJSON (detection/cell polygons are the nuclei; --class-map "
+                                "'Tumor=tumour,...'), scored against the rasterised instances")
         group.add_argument("--class-map", default=None, metavar="MAP",
                            help="nuclei: type -> class mapping for inst_map/type_map labels "
                                 f"({'|'.join(CLASS_MAP_NAMES)}|FILE.json|'1:tumour,...')")
@@ -303,9 +308,11 @@ class Nuclei(Method):
         from irpath.errors import ConfigError
         from irpath.methods.nuclei.evaluate import evaluate
 
-        if not options.data:
-            raise ConfigError("evaluate nuclei needs --data DIR (a folder with images/ and labels/)")
-        return evaluate(predictor, options.data, out_dir, class_map=options.class_map, tta=options.tta,
+        data = options.manifest or options.data
+        if not data:
+            raise ConfigError("evaluate nuclei needs --data DIR (a folder with images/ and labels/) "
+                              "or --manifest CSV (image + QuPath GeoJSON rows)")
+        return evaluate(predictor, data, out_dir, class_map=options.class_map, tta=options.tta,
                         inner_threshold=options.inner_threshold, calibrate=options.calibrate,
                         memory_limit=options.memory_limit, geojson=options.geojson, simplify=options.simplify)
 

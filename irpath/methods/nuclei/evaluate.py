@@ -151,15 +151,20 @@ def choose_inner_threshold(maps_and_labels, *, min_area: int, radius: float,
 
 
 def _predicted(predictor, pairs, mapping, *, tta: bool, memory_limit=None):
-    """Yield ``(image, label_path, prepared, maps, gt)`` for each pair."""
+    """Yield ``(image, label_path, prepared, maps, gt)`` for each pair (a GeoJSON row,
+    ``(image, label, truth)``, is read by :func:`~.slides.prepare_geojson_item`)."""
     from irpath.errors import ShapeError
     from irpath.inference.predict import predict_maps
     from irpath.methods.nuclei.labels import read_nuclei_label
+    from irpath.methods.nuclei.slides import prepare_geojson_item
 
     cfg, method = predictor.config, predictor.method_obj
-    for image, label_path in pairs:
-        gt = read_nuclei_label(label_path, mapping)
-        prepared = method.prepare(image, cfg)
+    for image, label_path, *truth in pairs:
+        if truth:
+            prepared, gt = prepare_geojson_item(predictor, image, truth[0])
+        else:
+            gt = read_nuclei_label(label_path, mapping)
+            prepared = method.prepare(image, cfg)
         if gt.shape != prepared.shape:
             raise ShapeError(f"{label_path}: label is {gt.shape[0]}x{gt.shape[1]} but {image.name} is "
                              f"{prepared.shape[0]}x{prepared.shape[1]}")
@@ -178,7 +183,9 @@ def evaluate(predictor, data_dir, out_dir, *, class_map=None, tta: bool = False,
 
     Args:
         predictor: from :func:`irpath.inference.loading.load_predictor`.
-        data_dir: dataset folder (``images/`` + ``labels/``).
+        data_dir: dataset folder (``images/`` + ``labels/``), or a manifest CSV of image +
+            QuPath GeoJSON rows (detection / cell polygons are the nuclei, named by
+            ``class_map`` 'Tumor=tumour,...'; slides are read at the model's recorded µm/px).
         out_dir: the evaluation directory (created).
         class_map: ``--class-map`` spec for instance + type label files.
         tta: average over the 8 flips / quarter turns.
@@ -202,8 +209,14 @@ def evaluate(predictor, data_dir, out_dir, *, class_map=None, tta: bool = False,
     cfg, method = predictor.config, predictor.method_obj
     if calibrate is not None and inner_threshold is not None:
         raise ConfigError("give --inner-threshold or --calibrate, not both")
-    mapping = parse_class_map(class_map)
-    pairs = find_pairs(data_dir)
+    from irpath.data.slide_crops import is_geojson_manifest
+
+    if is_geojson_manifest(data_dir):
+        from irpath.methods.nuclei.slides import geojson_items
+
+        mapping, pairs = None, geojson_items(predictor, data_dir, class_map)
+    else:
+        mapping, pairs = parse_class_map(class_map), find_pairs(data_dir)
     calibration = None
     if calibrate is not None:
         val = [(maps, gt) for *_, maps, gt in _predicted(predictor, find_pairs(calibrate), mapping, tta=tta,

@@ -63,3 +63,32 @@ def datasets(train, val, train_cfg, *, global_batch: int, start_epoch: int, step
     val_ds = val.dataset(global_batch, seed=train_cfg.seed + 1, per_epoch=crops_per_epoch(val, 1),
                          repeat=False, label_specs=spec)
     return train_ds, val_ds
+
+
+def geojson_items(predictor, data, class_map=None) -> list:
+    """``[(image, label, truth thunk)]`` of a manifest of image + QuPath GeoJSON rows (for
+    ``evaluate nuclei --manifest``): ``truth(grid, scale)`` rasterises the row's nuclei as an
+    id-mod-3 label on a grid of ``scale`` level-0 px per pixel."""
+    from irpath.data.slide_crops import geojson_rows
+    from irpath.io.qupath import parse_class_map
+    from irpath.methods.nuclei.labels import CLASSES
+
+    cmap = parse_class_map(class_map, CLASSES, DEFAULT_CLASS_MAP)
+    return [(row.image, row.label,
+             lambda grid, scale, objects=row.objects: instance_label(objects, grid, scale=scale))
+            for row in geojson_rows(data, cmap, OBJECT_TYPES)]
+
+
+def prepare_geojson_item(predictor, image, truth):
+    """``(prepared, gt)``: the image read at the model's recorded µm/px (slides; else as it
+    is) and its nuclei rasterised on that grid."""
+    from irpath.data.prepare_source import prepare_slide
+    from irpath.inference.loading import recorded_mpp
+    from irpath.io.sources import is_big_image
+
+    if is_big_image(image):
+        mpp = recorded_mpp(predictor.source) if predictor.source else None
+        prepared = prepare_slide(image, "rgb", mpp=mpp, tissue="none")
+        return prepared, truth(prepared.source.shape[:2], prepared.downsample)
+    prepared = predictor.method_obj.prepare(image, predictor.config)
+    return prepared, truth(prepared.shape[:2], 1.0)

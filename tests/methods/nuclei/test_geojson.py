@@ -67,15 +67,23 @@ def test_crop_targets_match_the_detections(slides):
         np.testing.assert_array_equal(image, made["ab"[r]][2][y:y + 32, x:x + 32].astype(np.float32))
 
 
-@pytest.mark.slow
-def test_training_from_geojson_slides_beats_chance(slides, tmp_path, capsys):
-    root, made = slides
-    out = tmp_path / "run"
+@pytest.fixture(scope="module")
+def trained(slides, tmp_path_factory):
+    """RUN_DIR of a tiny `train nuclei` from the GeoJSON manifests at --mpp 0.5."""
+    root, _ = slides
+    out = tmp_path_factory.mktemp("nuclei_qupath_run") / "run"
     args = [a for a in TINY]
     args[args.index("--steps-per-epoch") + 1] = "6"
     assert main(["train", "nuclei", "--train-manifest", str(root / "train.csv"), "--val-manifest",
                  str(root / "val.csv"), "--out", str(out), "--mpp", "0.5", "--epochs", "3",
                  "--lr", "3e-3", "--inner-threshold", "argmax", *args]) == 0
+    return out
+
+
+@pytest.mark.slow
+def test_training_from_geojson_slides_beats_chance(slides, trained):
+    root, made = slides
+    out = trained
     history = [float(r.split(",")[1]) for r in (out / "history.csv").read_text().splitlines()[1:]]
     assert history[-1] < 0.8 * history[0], history
     from irpath.inference.loading import load_predictor
@@ -86,6 +94,32 @@ def test_training_from_geojson_slides_beats_chance(slides, tmp_path, capsys):
     dice = 2 * (fg & true_fg).sum() / (fg.sum() + true_fg.sum())
     print(f"nucleus Dice {dice:.3f}, chance {true_fg.mean():.3f}")
     assert dice > 2 * true_fg.mean(), (dice, true_fg.mean())  # chance Dice is about the fraction
+
+
+@pytest.mark.slow
+def test_evaluate_on_geojson_rows_scores_the_rasterised_nuclei(slides, trained, tmp_path, capsys):
+    """evaluate --manifest (slide + GeoJSON rows): the object metrics are those of the model's
+    nuclei against the polygons rasterised on the slide's grid."""
+    import json
+
+    from irpath.inference.loading import load_predictor
+    from irpath.methods.nuclei.evaluate import image_metrics
+
+    root, made = slides
+    assert main(["evaluate", "nuclei", "--model", str(trained), "--manifest", str(root / "val.csv"),
+                 "--out", str(tmp_path / "eval")]) == 0
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    _, _, rgb, truth = made["c"]
+    (row,) = report["images"]
+    assert row["n_gt"] == len(np.unique(truth[truth > 0]))  # every detection is a GT nucleus
+    predictor = load_predictor(trained)
+    maps = np.asarray(predictor.predict(rgb[None].astype(np.float32)))[0]
+    result = predictor.method_obj.postprocess(maps, None, predictor.config)
+    want = image_metrics(result["arrays"]["instances"], result["classes"], truth)["all"]
+    print(f"evaluate: F1 {row['all']['f1']:.3f}, Dice {row['all']['dice']:.3f} (direct "
+          f"F1 {want['f1']:.3f})")
+    assert row["all"]["tp"] == want["tp"] and row["all"]["fn"] == want["fn"]
+    assert abs(row["all"]["dice"] - want["dice"]) < 1e-6 and row["all"]["f1"] > 0
 
 
 def test_folders_and_manifests_are_exclusive(slides, tmp_path, capsys):
