@@ -26,9 +26,12 @@ def _label(path: Path, k: int) -> np.ndarray:
     return lab
 
 
-def evaluate_pixels(predictor, data, out_dir, *, threshold: float | None = None) -> dict:
-    """Pixel accuracy and per-class Dice of the model's maps on ``data``; writes
-    ``out_dir/report.json`` and returns the report."""
+def evaluate_pixels(predictor, data, out_dir, *, threshold: float | None = None,
+                    tile_limit: int | None = None, memory_limit: int | None = None) -> dict:
+    """Pixel accuracy and per-class Dice of the model's maps on ``data`` (predicted as
+    ``predict`` does, whole or tiled as memory allows); writes ``out_dir/report.json``
+    and returns the report."""
+    from irpath.inference.predict import predict_maps
     from irpath.io import read_manifest
     from irpath.io.paths import atomic_write_json, make_output_dir
 
@@ -41,7 +44,8 @@ def evaluate_pixels(predictor, data, out_dir, *, threshold: float | None = None)
     confusion, rows = None, []
     for row in manifest.rows:
         prepared = method.prepare(row.image, cfg)
-        maps = np.asarray(predictor.predict(prepared.data[None]))[0]
+        maps = np.asarray(predict_maps(predictor, prepared, tile_limit=tile_limit,
+                                       memory_limit=memory_limit, progress=False))
         k = maps.shape[-1]
         pred = (maps[..., 0] >= thr).astype(np.int64) if k == 1 else np.argmax(maps, -1)
         truth = _label(Path(row.label), k)

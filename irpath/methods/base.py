@@ -330,7 +330,8 @@ class Method:
         :func:`irpath.inference.pixel_evaluation.evaluate_pixels`."""
         from irpath.inference.pixel_evaluation import evaluate_pixels
 
-        return evaluate_pixels(predictor, options.data, out_dir)
+        return evaluate_pixels(predictor, options.data, out_dir, tile_limit=options.tile_limit,
+                               memory_limit=options.memory_limit)
 
     def brief(self, report: dict) -> dict:
         """The headline numbers ``irpath evaluate`` prints as one JSON line."""
