@@ -71,8 +71,10 @@ def evaluation_input(predictor, image, *, mpp: float | None = None, memory_limit
             raise ConfigError(f"{image}: the image is {known:g} µm/px and only slides and pyramidal TIFFs "
                               f"are resampled, not to --mpp {mpp:g}")
     tissue = "none" if is_big_image(image) else "auto"
-    return prepare_input(predictor, image, mpp=mpp, tissue=tissue, memory_limit=memory_limit,
-                         tile_limit=tile_limit)
+    prepared, plan = prepare_input(predictor, image, mpp=mpp, tissue=tissue, memory_limit=memory_limit,
+                                   tile_limit=tile_limit)
+    prepared.skip_background = False  # every pixel is scored, so every pixel is computed
+    return prepared, plan
 
 
 def level0_shape(prepared) -> tuple[int, int]:
