@@ -32,7 +32,7 @@ def evaluate_pixels(predictor, data, out_dir, *, threshold: float | None = None,
     """Pixel accuracy and per-class Dice of the model's maps on ``data`` (predicted as
     ``predict`` does, whole or tiled as memory allows, at ``mpp`` µm/px: see
     :mod:`irpath.inference.resolution`); writes ``out_dir/report.json`` and returns the report."""
-    from irpath.inference.predict import predict_maps
+    from irpath.inference.engine import predict_maps
     from irpath.inference.resolution import evaluation_input, labels_on_grid
     from irpath.io import read_manifest
     from irpath.io.paths import atomic_write_json, make_output_dir

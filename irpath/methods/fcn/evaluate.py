@@ -156,7 +156,8 @@ def evaluate(predictor, data, out_dir, *, overlays: bool = True, class_map: str 
     Returns:
         The report dict (see the module docstring).
     """
-    from irpath.inference.predict import predict_maps, unique_stems
+    from irpath.inference.engine import predict_maps
+    from irpath.inference.predict import unique_stems
     from irpath.io.colour_labels import write_colour_labels
     from irpath.metrics import confusion_matrix, pixel_report
     from irpath.data.slide_crops import is_geojson_manifest

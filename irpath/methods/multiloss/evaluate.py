@@ -105,7 +105,7 @@ def _at_resolution(predictor, data, tiles, *, mpp=None, memory_limit=None):
     their labels brought onto that grid by nearest neighbour (:mod:`irpath.inference.resolution`);
     other images whole, as they are."""
     from irpath.errors import ConfigError
-    from irpath.inference.predict import predict_maps
+    from irpath.inference.engine import predict_maps
     from irpath.inference.resolution import display_on_grid, evaluation_input, labels_on_grid
     from irpath.io.sources import is_big_image
     from irpath.methods.multiloss.data import is_glas_folder
