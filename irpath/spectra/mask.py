@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from irpath.errors import ConfigError, InvalidValuesError, ShapeError
-from irpath.io.cube import row_blocks
+from irpath.io.cube import release_pages, row_blocks
 from irpath.io.axis import check_axis
 
 #: Amide I band (cm^-1) used as the absorbance measure when an axis is given.
@@ -130,6 +130,7 @@ def band_tissue_mask(cube, valid=None, *, axis, rel_threshold: float = 0.1, amid
         keep[a:b] &= np.isfinite(block).all(axis=-1) & (block != 0).any(axis=-1)
         with np.errstate(invalid="ignore"):
             level[a:b] = block.mean(axis=-1)
+        release_pages(cube)  # memory maps: unmap the block's pages
     if not keep.any():
         return keep
     reference = np.percentile(level[keep], REFERENCE_PERCENTILE)
