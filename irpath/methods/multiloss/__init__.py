@@ -12,10 +12,11 @@ layout puts them: :mod:`irpath.models.multiloss`, :mod:`irpath.losses.multiloss`
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import numpy as np
 
-from irpath.methods.base import Method
+from irpath.methods.base import EvaluateOptions, Method
 from irpath.methods.multiloss.config import MultiLossConfig, MultiLossTrainConfig, OPTIMIZERS
 
 TRAIN_HELP = """\
@@ -44,7 +45,9 @@ Or (--train-manifest / --val-manifest, instead of --data) image,label[,grade]
   rows of slides (any image) and QuPath GeoJSON files: annotation polygons are the
   glands (instances), the grade (benign/malignant, 0/1) comes from the grade column
   or else the FeatureCollection's "grade" (or "class") property; crops are read
-  lazily from the slides inside the glands at --mpp (no split.json).
+  lazily from the slides inside the glands at --mpp (no split.json). Every
+  annotation is a gland, or with --class-map 'Gland=gland,Stroma=ignore' those
+  whose QuPath class maps to gland (unmapped names are refused).
 Training samples are random --crop (224) crops, jointly augmented (affine,
 elastic, colour; irpath.data.joint_augment).
 
@@ -59,6 +62,33 @@ train longer). --config models/multiloss/config.json starts from the recipe
 file; flags given on the command line override it.
 """
 
+EVALUATE_HELP = """\
+multiloss: class accuracy, pixel accuracy, and the GlaS object Dice, object F1 and
+object Hausdorff of the gland instances per grade (benign, malignant); a Fig. 2
+style PNG per image in EVAL_DIR/figures/. The labelled images (--data or
+--manifest, one of):
+  a GlaS folder: the test part of the run's split.json;
+  an image,label,class manifest: label = instance (or 0/1 gland) label image,
+    class = benign|malignant (or 0|1); every row;
+  an image,label[,grade] manifest of slides (or any image) and QuPath GeoJSON
+    files: the annotation polygons are the glands (with --class-map
+    'Gland=gland,Other=ignore' only those mapped to gland), the grade
+    (benign|malignant, 0|1) comes from the grade column or else the
+    FeatureCollection's "grade" (or "class") property. Each image is read as
+    predict reads it, at --mpp (default: the run's µm/px), and the polygons are
+    rasterised on that grid (a pixel belongs to a gland when its centre is inside).
+  A missing file, a missing or unknown grade, or an unmapped class name stops
+  with one line (exit 2)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class MultiLossEvaluateOptions(EvaluateOptions):
+    """``irpath evaluate multiloss``: the labelled images (``--data`` or ``--manifest``) and the
+    QuPath class map of GeoJSON labels (None: every annotation is a gland)."""
+
+    manifest: str | None = None
+    class_map: str | None = None
+
 
 class MultiLoss(Method):
     name = "multiloss"
@@ -71,6 +101,8 @@ class MultiLoss(Method):
     result_arrays = ("inst",)
     evaluate_outputs = ("report.json", "figures/")
     run_outputs = ("split.json", "classifier/")
+    evaluate_help = EVALUATE_HELP
+    evaluate_options = MultiLossEvaluateOptions
 
     # -- command line ------------------------------------------------------------------
     def add_train_arguments(self, p: argparse.ArgumentParser) -> None:
@@ -84,6 +116,10 @@ class MultiLoss(Method):
                             "'grade' (or 'class') property; crops read lazily at --mpp")
         p.add_argument("--val-manifest", metavar="CSV",
                        help="with --train-manifest: the same for validation")
+        p.add_argument("--class-map", default=None, metavar="MAP",
+                       help="with --train-manifest: QuPath class names -> gland or ignore, e.g. "
+                            "'Gland=gland,Stroma=ignore' (unmapped names are refused; default: every "
+                            "annotation is a gland)")
         p.add_argument("--mode", choices=("joint", "class", "seg"), default=d.mode,
                        help=f"what to train (Table 1): joint, class or seg (default {d.mode})")
         p.add_argument("--pretrain-epochs", type=int, default=t.pretrain_epochs,
@@ -134,7 +170,7 @@ class MultiLoss(Method):
         if args.data is not None:
             return {"data": args.data}
         return {"train_manifest": manifests[0], "val_manifest": manifests[1],
-                "mpp": getattr(args, "mpp", None)}
+                "mpp": getattr(args, "mpp", None), "class_map": getattr(args, "class_map", None)}
 
     def tile_align(self, cfg) -> int:
         """Tiles are multiples of 2**depth, as the U-Net's poolings need."""
@@ -212,15 +248,26 @@ class MultiLoss(Method):
         group.add_argument("--data", metavar="GLAS_DIR|MANIFEST", default=None,
                            help="multiloss: a GlaS folder (the test part of the run's split.json) "
                                 "or an image,label,class manifest (every row)")
+        group.add_argument("--manifest", metavar="CSV", default=None,
+                           help="multiloss: instead of --data, image,label[,grade] rows of slides (any "
+                                "image) and QuPath GeoJSON (annotation polygons are the glands; grade "
+                                "benign|malignant from the column or the collection's property)")
+        group.add_argument("--class-map", default=None, metavar="MAP",
+                           help="multiloss: QuPath class names -> gland or ignore for GeoJSON labels, "
+                                "e.g. 'Gland=gland,Stroma=ignore' (default: every annotation is a gland)")
 
     def evaluate(self, predictor, options, out_dir) -> dict:
         from irpath.errors import ConfigError
         from irpath.methods.multiloss.evaluate import evaluate
 
-        if not options.data:
-            raise ConfigError("evaluate multiloss needs --data GLAS_DIR|MANIFEST (the labelled images)")
-        return evaluate(predictor, options.data, out_dir, geojson=options.geojson, simplify=options.simplify,
-                        mpp=options.mpp, memory_limit=options.memory_limit)
+        if options.data and options.manifest:
+            raise ConfigError("evaluate multiloss takes --data GLAS_DIR|MANIFEST or --manifest CSV, not both")
+        data = options.manifest or options.data
+        if not data:
+            raise ConfigError("evaluate multiloss needs --data GLAS_DIR|MANIFEST or --manifest CSV "
+                              "(image + QuPath GeoJSON rows): the labelled images")
+        return evaluate(predictor, data, out_dir, geojson=options.geojson, simplify=options.simplify,
+                        mpp=options.mpp, memory_limit=options.memory_limit, class_map=options.class_map)
 
     def brief(self, report: dict) -> dict:
         out = {k: report.get(k) for k in ("mode", "n_images", "class_accuracy", "pixel_accuracy")}

@@ -100,10 +100,10 @@ def _group(rows: list) -> dict:
 
 
 def _at_resolution(predictor, data, tiles, *, mpp=None, memory_limit=None):
-    """Yield ``(image, maps, gt, grid)`` of every tile (``grid``: its ``downsample`` and ``mpp``); a manifest's slides / pyramids (every row
-    with ``mpp``) read as predict reads them at ``mpp`` (default: the run's recorded µm/px),
-    their labels brought onto that grid by nearest neighbour (:mod:`irpath.inference.resolution`);
-    other images whole, as they are."""
+    """Yield ``(image, maps, gt, grid, class, name)`` of every tile (``grid``: its ``downsample``
+    and ``mpp``); a manifest's slides / pyramids (every row with ``mpp``) read as predict reads
+    them at ``mpp`` (default: the run's recorded µm/px), their labels brought onto that grid by
+    nearest neighbour (:mod:`irpath.inference.resolution`); other images whole, as they are."""
     from irpath.errors import ConfigError
     from irpath.inference.engine import predict_maps
     from irpath.inference.resolution import display_on_grid, evaluation_input, labels_on_grid
@@ -114,48 +114,71 @@ def _at_resolution(predictor, data, tiles, *, mpp=None, memory_limit=None):
     if glas and mpp is not None:
         raise ConfigError(f"{data}: GlaS images record no pixel size, so --mpp cannot be applied; evaluate "
                           "without --mpp, or a manifest of slides / pyramidal TIFFs that record theirs")
-    for image, gt, name in zip(tiles.images, tiles.labels, tiles.names):
+    for image, gt, cls, name in zip(tiles.images, tiles.labels, tiles.classes, tiles.names):
         path = None if glas else Path(data).parent / str(name)
         if path is not None and (mpp is not None or is_big_image(path)):
             prepared, plan = evaluation_input(predictor, path, mpp=mpp, memory_limit=memory_limit)
             maps = np.asarray(predict_maps(predictor, prepared, plan=plan, progress=False))
-            yield display_on_grid(prepared), maps, labels_on_grid(gt, prepared, name), prepared
+            yield display_on_grid(prepared), maps, labels_on_grid(gt, prepared, name), prepared, cls, name
             continue
         maps = np.asarray(predictor.predict(image[None]))[0]
         if not np.isfinite(maps).all():
             raise InvalidValuesError(f"{name}: the model's maps hold non-finite values")
-        yield image, maps, gt, SimpleNamespace(downsample=1.0, mpp=None)
+        yield image, maps, gt, SimpleNamespace(downsample=1.0, mpp=None), cls, name
+
+
+def _labelled_images(predictor, data, *, mpp=None, memory_limit=None, class_map=None):
+    """``(count, description, items)``: the images to score and a generator of
+    ``(image, maps, gt instances, grid, class, name)``: a GlaS folder's test part or an
+    ``image,label,class`` manifest (:func:`.data.load_evaluation_tiles`), or a manifest of image
+    + QuPath GeoJSON rows (:func:`.slides.geojson_evaluation_items`)."""
+    from irpath.data.slide_crops import is_geojson_manifest
+
+    if is_geojson_manifest(data):
+        from irpath.methods.multiloss.slides import geojson_evaluation_items, read_slide_rows
+
+        rows, grades = read_slide_rows(data, class_map)
+        items = geojson_evaluation_items(predictor, rows, grades, mpp=mpp, memory_limit=memory_limit)
+        return len(rows), f"every row of {data} (QuPath GeoJSON glands)", items
+    from irpath.methods.multiloss.data import load_evaluation_tiles
+
+    tiles, what = load_evaluation_tiles(data, predictor.source)
+    return len(tiles), what, _at_resolution(predictor, data, tiles, mpp=mpp, memory_limit=memory_limit)
 
 
 def evaluate(predictor, data, out_dir, *, figures: bool = True, geojson: bool = False,
-             simplify: float | None = None, mpp: float | None = None, memory_limit: int | None = None) -> dict:
+             simplify: float | None = None, mpp: float | None = None, memory_limit: int | None = None,
+             class_map: str | None = None) -> dict:
     """Evaluate a multi-loss model and write ``report.json`` and ``figures/*.png``.
 
     Args:
         predictor: from :func:`irpath.inference.loading.load_predictor`.
-        data: a GlaS folder (its test split, from the run's ``split.json``) or a manifest.
+        data: a GlaS folder (its test split, from the run's ``split.json``), an
+            ``image,label,class`` manifest, or an ``image,label[,grade]`` manifest of images
+            (slides, any image) and QuPath GeoJSON files whose annotation polygons are the
+            glands (rasterised on the grid the image is read at; :mod:`.slides`).
         out_dir: the evaluation directory (created).
         figures: write a Fig. 2 style PNG per image.
         geojson, simplify: also write ``geojson/<stem>.geojson`` (QuPath objects of the predictions).
         mpp: read a manifest's images at this µm/px (labels by nearest neighbour onto that grid;
             default: the run's recorded µm/px for slides); see :mod:`irpath.inference.resolution`.
         memory_limit: bytes a whole-image pass may use (else tiled, as predict decides).
+        class_map: GeoJSON manifests: QuPath class names -> ``gland`` / ``ignore`` (``--class-map``;
+            None: every annotation is a gland).
 
     Returns:
         The report: ``class_accuracy``, ``pixel_accuracy``, ``benign`` / ``malignant``
         (object_dice, object_f1, object_hausdorff, pixel_accuracy, n_images), ``images``.
     """
-    from irpath.methods.multiloss.data import load_evaluation_tiles
     from irpath.metrics import glas_object_dice, glas_object_hausdorff, object_f1
 
     cfg = predictor.config
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tiles, what = load_evaluation_tiles(data, predictor.source)
+    n, what, items = _labelled_images(predictor, data, mpp=mpp, memory_limit=memory_limit, class_map=class_map)
     print(f"evaluating on {what}", file=sys.stderr, flush=True)
     rows = []
-    read = _at_resolution(predictor, data, tiles, mpp=mpp, memory_limit=memory_limit)
-    for i, ((image, maps, gt, grid), cls, name) in enumerate(zip(read, tiles.classes, tiles.names)):
+    for i, (image, maps, gt, grid, cls, name) in enumerate(items):
         parts = split_maps(maps, cfg.mode)
         row = {"image": str(name), "class": CLASSES[int(cls)]}
         if parts["scores"] is not None:
@@ -183,7 +206,7 @@ def evaluate(predictor, data, out_dir, *, figures: bool = True, geojson: bool = 
             row["geojson"] = write_evaluate_geojson(out, f"{i:03d}_{Path(str(name)).stem}", predictor, maps,
                                                     grid, simplify=simplify)
         rows.append(row)
-        print(f"[{i + 1}/{len(tiles)}] {name}: " + ", ".join(
+        print(f"[{i + 1}/{n}] {name}: " + ", ".join(
             f"{k} {row[k]:.3f}" for k in ("p_malignant", "pixel_accuracy", "object_dice") if k in row),
             file=sys.stderr, flush=True)
     seg = [r for r in rows if "pixel_accuracy" in r]

@@ -55,8 +55,9 @@ def load_data(data: dict, train_cfg: MultiLossTrainConfig, run):
     if data.get("train_manifest"):  # slides + QuPath GeoJSON: file-backed, nothing read up front
         from irpath.methods.multiloss.slides import read_slide_set
 
-        train_set = read_slide_set(data["train_manifest"], data.get("mpp"), train_cfg, train=True)
-        val_set = read_slide_set(data["val_manifest"], data.get("mpp"), train_cfg, train=False)
+        cmap = data.get("class_map")
+        train_set = read_slide_set(data["train_manifest"], data.get("mpp"), train_cfg, train=True, class_map=cmap)
+        val_set = read_slide_set(data["val_manifest"], data.get("mpp"), train_cfg, train=False, class_map=cmap)
         log(f"{len(train_set)} training and {len(val_set)} validation slides (QuPath GeoJSON "
             f"glands), {train_set.crop}-pixel crops at {data.get('mpp') or 'level-0'} µm/px")
         return train_set, val_set
@@ -73,7 +74,10 @@ def fingerprint_inputs(data: dict) -> dict:
         from irpath.methods.multiloss.slides import read_slide_rows
 
         extra = {"mpp": data.get("mpp")}
-        return {k: ([Path(data[k])] + [p for r in read_slide_rows(data[k])[0] for p in (r.image, r.label)],
+        if data.get("class_map"):  # recorded only when given, so earlier runs resume as they were
+            extra["class_map"] = data["class_map"]
+        return {k: ([Path(data[k])] + [p for r in read_slide_rows(data[k], data.get("class_map"))[0]
+                                       for p in (r.image, r.label)],
                     extra)
                 for k in ("train_manifest", "val_manifest")}
     path = Path(data["data"])

@@ -104,3 +104,77 @@ def test_training_from_geojson_slides_beats_chance(slides, tmp_path):
     dice = 2 * (fg & true_fg).sum() / (fg.sum() + true_fg.sum())
     print(f"gland Dice {dice:.3f}, chance {true_fg.mean():.3f}")
     assert dice > 1.5 * true_fg.mean(), (dice, true_fg.mean())
+
+
+@pytest.fixture(scope="module")
+def joint_geojson_run(slides, tmp_path_factory):
+    """RUN_DIR of `train multiloss --mode joint` from the GeoJSON manifests at --mpp 1 (the
+    slides' level 1), 1 pre-training (class branch) + 1 joint epoch."""
+    root, _ = slides
+    out = tmp_path_factory.mktemp("multiloss_qupath_run") / "joint"
+    assert main(["train", "multiloss", "--train-manifest", str(root / "train.csv"), "--val-manifest",
+                 str(root / "val.csv"), "--out", str(out), "--mpp", "1", "--mode", "joint",
+                 "--epochs", "1", "--pretrain-epochs", "1", "--no-export", *TINY]) == 0
+    return out
+
+
+def test_joint_training_from_geojson_rows_runs_both_phases(joint_geojson_run):
+    run = joint_geojson_run
+    for f in ("best.keras", "classifier/best.keras", "history.csv", "classifier/history.csv"):
+        assert (run / f).is_file(), f
+    assert json.loads((run / "config.json").read_text())["model"]["mode"] == "joint"
+    assert json.loads((run / "classifier" / "config.json").read_text())["model"]["mode"] == "class"
+    assert not (run / "split.json").exists()  # manifests name their own parts
+
+
+def _level1_twins(root, made, names, grades):
+    """An image,label,class manifest of the slides' level-1 pixels and their glands rasterised
+    on that grid (scale 2), the label-image twin of the GeoJSON rows at --mpp 1."""
+    from PIL import Image
+
+    from irpath.methods.multiloss.slides import gland_instances, read_slide_rows
+
+    rows, _ = read_slide_rows(root / "test.csv")
+    lines = ["image,label,class"]
+    for n, row, g in zip(names, rows, grades):
+        rgb = made[n][2][::2, ::2]  # the pyramid's level 1 (write_pyramid subsamples)
+        Image.fromarray(rgb).save(root / f"{n}_l1.png")
+        np.save(root / f"{n}_l1.npy", gland_instances(row.objects, rgb.shape[:2], scale=2.0))
+        lines.append(f"{n}_l1.png,{n}_l1.npy,{g}")
+    (root / "twins.csv").write_text("\n".join(lines) + "\n")
+    return root / "twins.csv"
+
+
+def test_evaluate_on_geojson_rows_equals_the_label_image_twins(slides, joint_geojson_run, tmp_path, capsys):
+    """evaluate --manifest (slide + GeoJSON rows) reads the slides at the run's 1 µm/px and scores
+    the polygons rasterised there: every metric equals that of the same pixels and labels given
+    as an image,label,class manifest; --geojson writes one annotation per predicted gland in
+    level-0 pixels."""
+    root, made = slides
+    (root / "test.csv").write_text("image,label,grade\na.tif,a.geojson,\nb.tif,b.geojson,malignant\n"
+                                   "c.tif,c.geojson,0\n")
+    twins = _level1_twins(root, made, "abc", ("benign", "malignant", "benign"))
+    run = joint_geojson_run
+    assert main(["evaluate", "multiloss", "--model", str(run), "--manifest", str(root / "test.csv"),
+                 "--out", str(tmp_path / "geo"), "--geojson"]) == 0
+    assert main(["evaluate", "multiloss", "--model", str(run), "--data", str(twins),
+                 "--out", str(tmp_path / "png")]) == 0
+    geo, png = (json.loads((tmp_path / d / "report.json").read_text()) for d in ("geo", "png"))
+    assert [r["class"] for r in geo["images"]] == ["benign", "malignant", "benign"]
+    for a, b in zip(geo["images"], png["images"]):
+        assert a["objects"]["tp"] + a["objects"]["fn"] == 9  # nine glands, all kept at level 1
+        for k in ("objects", "n_glands", "predicted_class", "class_correct"):
+            assert a[k] == b[k], k
+        for k in ("object_dice", "object_hausdorff", "object_f1", "pixel_accuracy", "p_malignant"):
+            assert a[k] == pytest.approx(b[k], abs=1e-6), k
+    for c in ("benign", "malignant"):
+        assert geo[c] == pytest.approx(png[c], abs=1e-6)
+    assert geo["class_accuracy"] == png["class_accuracy"] and geo["benign"]["n_images"] == 2
+    print(f"object Dice benign {geo['benign']['object_dice']:.3f}, malignant "
+          f"{geo['malignant']['object_dice']:.3f}, class accuracy {geo['class_accuracy']:.2f}")
+    for row in geo["images"]:
+        col = json.loads((tmp_path / "geo" / row["geojson"]).read_text())
+        assert len(col["features"]) <= row["n_glands"] and col["properties"]["class"] == row["predicted_class"]
+        xs = [x for f in col["features"] for ring in f["geometry"]["coordinates"]
+              for x, _ in (ring if f["geometry"]["type"] == "Polygon" else ring[0])]
+        assert not xs or max(xs) <= 128  # level-0 pixels of the 128-pixel slide
