@@ -1,6 +1,7 @@
-"""multiloss from slides + QuPath GeoJSON glands: crops' instances match the polygons, the grade
-comes from the column or the collection, training at --mpp beats chance, --data and manifests
-are exclusive."""
+"""multiloss from slides + QuPath GeoJSON glands: crops' instances and the joint / class targets
+match the polygons and grades (column or collection), --class-map picks the glands, joint
+training at --mpp beats chance, evaluate --manifest on GeoJSON rows equals the label-image
+evaluation of the same pixels, bad rows exit 2 in one line, --data and manifests are exclusive."""
 
 import json
 
@@ -89,47 +90,63 @@ def test_data_and_manifests_are_exclusive(slides, tmp_path, capsys):
     assert code == 2 and len(err) == 1 and "exactly one of --data" in err[0]
 
 
-@pytest.mark.slow
-def test_training_from_geojson_slides_beats_chance(slides, tmp_path):
-    root, made = slides
-    out = tmp_path / "run"
-    assert main(["train", "multiloss", "--train-manifest", str(root / "train.csv"), "--val-manifest",
-                 str(root / "val.csv"), "--out", str(out), "--mpp", "0.5", "--mode", "seg",
-                 "--epochs", "30", "--no-export", *TINY]) == 0
-    from irpath.inference.loading import load_predictor
+def test_joint_and_class_inputs_come_from_the_polygons_and_grades(slides):
+    """The joint / class pipelines' targets of slide crops: segmentation = the crop's gland
+    pixels, scores (and the label input) = the one-hot grade of the crop's slide."""
+    from irpath.methods.multiloss.config import MultiLossConfig, MultiLossTrainConfig
+    from irpath.methods.multiloss.slides import read_slide_set
+    from irpath.methods.multiloss.train import _datasets
 
-    _, _, rgb, truth = made["c"]
-    maps = np.asarray(load_predictor(out).predict(rgb[None].astype(np.float32)))[0]
-    fg, true_fg = maps[..., 0] > maps[..., 1], truth > 0
-    dice = 2 * (fg & true_fg).sum() / (fg.sum() + true_fg.sum())
-    print(f"gland Dice {dice:.3f}, chance {true_fg.mean():.3f}")
-    assert dice > 1.5 * true_fg.mean(), (dice, true_fg.mean())
+    root, made = slides
+    cfg = MultiLossTrainConfig(crop=32, augment=False)
+    train, val = (read_slide_set(root / f, None, cfg, train=False) for f in ("train.csv", "val.csv"))
+    for mode in ("joint", "class"):
+        ds, _ = _datasets(train, val, MultiLossConfig(mode=mode), cfg, 0, 4)
+        x, y = next(iter(ds))
+        for i in range(4):
+            r, yy, xx, _ = train.sample(cfg.seed, 0, i)
+            grade = np.eye(2)[r]  # a benign (collection property), b malignant (column)
+            np.testing.assert_array_equal(y["scores"][i], grade)
+            np.testing.assert_array_equal(x["image"][i], made["ab"[r]][2][yy:yy + 32, xx:xx + 32])
+            if mode == "joint":
+                np.testing.assert_array_equal(x["label"][i], grade)
+                np.testing.assert_array_equal(y["segmentation"][i][..., 0],
+                                              made["ab"[r]][3][yy:yy + 32, xx:xx + 32] > 0)
+            else:
+                assert "segmentation" not in y
+
+
+def test_class_map_keeps_the_gland_names_and_refuses_unmapped_ones(slides, tmp_path):
+    from irpath.errors import ConfigError
+    from irpath.methods.multiloss.slides import read_slide_rows
+
+    root, made = slides
+    doc = json.loads(made["a"][1].read_text())
+    doc["features"].append(feature([[[0, 0], [30, 0], [30, 30], [0, 30], [0, 0]]], "Stroma"))
+    (tmp_path / "a.geojson").write_text(json.dumps(doc))
+    (tmp_path / "m.csv").write_text(f"image,label\n{made['a'][0]},a.geojson\n")
+    assert len(read_slide_rows(tmp_path / "m.csv")[0][0].objects) == 10  # default: every annotation
+    rows, grades = read_slide_rows(tmp_path / "m.csv", "Gland=gland,Stroma=ignore")
+    assert len(rows[0].objects) == 9 and grades[rows[0].label] == 0
+    with pytest.raises(ConfigError, match="not in the class map: Stroma"):
+        read_slide_rows(tmp_path / "m.csv", "Gland=gland")
 
 
 @pytest.fixture(scope="module")
 def joint_geojson_run(slides, tmp_path_factory):
     """RUN_DIR of `train multiloss --mode joint` from the GeoJSON manifests at --mpp 1 (the
-    slides' level 1), 1 pre-training (class branch) + 1 joint epoch."""
+    slides' level 1): 1 pre-training epoch (the class branch alone), 30 joint epochs."""
     root, _ = slides
     out = tmp_path_factory.mktemp("multiloss_qupath_run") / "joint"
     assert main(["train", "multiloss", "--train-manifest", str(root / "train.csv"), "--val-manifest",
                  str(root / "val.csv"), "--out", str(out), "--mpp", "1", "--mode", "joint",
-                 "--epochs", "1", "--pretrain-epochs", "1", "--no-export", *TINY]) == 0
+                 "--epochs", "30", "--pretrain-epochs", "1", "--no-export", *TINY]) == 0
     return out
-
-
-def test_joint_training_from_geojson_rows_runs_both_phases(joint_geojson_run):
-    run = joint_geojson_run
-    for f in ("best.keras", "classifier/best.keras", "history.csv", "classifier/history.csv"):
-        assert (run / f).is_file(), f
-    assert json.loads((run / "config.json").read_text())["model"]["mode"] == "joint"
-    assert json.loads((run / "classifier" / "config.json").read_text())["model"]["mode"] == "class"
-    assert not (run / "split.json").exists()  # manifests name their own parts
 
 
 def _level1_twins(root, made, names, grades):
     """An image,label,class manifest of the slides' level-1 pixels and their glands rasterised
-    on that grid (scale 2), the label-image twin of the GeoJSON rows at --mpp 1."""
+    on that grid (scale 2): the label-image twin of the GeoJSON rows read at --mpp 1."""
     from PIL import Image
 
     from irpath.methods.multiloss.slides import gland_instances, read_slide_rows
@@ -145,16 +162,23 @@ def _level1_twins(root, made, names, grades):
     return root / "twins.csv"
 
 
-def test_evaluate_on_geojson_rows_equals_the_label_image_twins(slides, joint_geojson_run, tmp_path, capsys):
-    """evaluate --manifest (slide + GeoJSON rows) reads the slides at the run's 1 µm/px and scores
-    the polygons rasterised there: every metric equals that of the same pixels and labels given
-    as an image,label,class manifest; --geojson writes one annotation per predicted gland in
-    level-0 pixels."""
+@pytest.mark.slow
+def test_evaluate_geojson_rows_equals_label_image_twins_and_beats_chance(slides, joint_geojson_run,
+                                                                         tmp_path):
+    """Joint training from GeoJSON slides at --mpp 1 runs both phases and segments the glands
+    far above chance; evaluate --manifest (slide + GeoJSON rows) reads the slides at the run's
+    1 µm/px and scores the polygons rasterised there: every metric equals that of the same
+    pixels and labels given as an image,label,class manifest; --geojson writes one annotation
+    per predicted gland in level-0 pixels."""
     root, made = slides
+    run = joint_geojson_run
+    for f in ("best.keras", "classifier/best.keras"):
+        assert (run / f).is_file(), f
+    assert json.loads((run / "classifier" / "config.json").read_text())["model"]["mode"] == "class"
+    assert not (run / "split.json").exists()  # manifests name their own parts
     (root / "test.csv").write_text("image,label,grade\na.tif,a.geojson,\nb.tif,b.geojson,malignant\n"
                                    "c.tif,c.geojson,0\n")
     twins = _level1_twins(root, made, "abc", ("benign", "malignant", "benign"))
-    run = joint_geojson_run
     assert main(["evaluate", "multiloss", "--model", str(run), "--manifest", str(root / "test.csv"),
                  "--out", str(tmp_path / "geo"), "--geojson"]) == 0
     assert main(["evaluate", "multiloss", "--model", str(run), "--data", str(twins),
@@ -170,11 +194,45 @@ def test_evaluate_on_geojson_rows_equals_the_label_image_twins(slides, joint_geo
     for c in ("benign", "malignant"):
         assert geo[c] == pytest.approx(png[c], abs=1e-6)
     assert geo["class_accuracy"] == png["class_accuracy"] and geo["benign"]["n_images"] == 2
+    gland_fraction = np.mean([(m[3] > 0).mean() for m in made.values()])
     print(f"object Dice benign {geo['benign']['object_dice']:.3f}, malignant "
-          f"{geo['malignant']['object_dice']:.3f}, class accuracy {geo['class_accuracy']:.2f}")
+          f"{geo['malignant']['object_dice']:.3f}, pixel accuracy {geo['pixel_accuracy']:.3f} "
+          f"(all background: {1 - gland_fraction:.3f}), class accuracy {geo['class_accuracy']:.2f}")
+    assert geo["benign"]["object_dice"] > 0.6 and geo["malignant"]["object_dice"] > 0.6
+    assert 1 - geo["pixel_accuracy"] < 0.5 * gland_fraction  # half the errors of calling all background
     for row in geo["images"]:
         col = json.loads((tmp_path / "geo" / row["geojson"]).read_text())
-        assert len(col["features"]) <= row["n_glands"] and col["properties"]["class"] == row["predicted_class"]
+        assert row["objects"]["tp"] <= len(col["features"]) <= row["n_glands"]  # tiny blobs are dropped
+        assert col["properties"]["class"] == row["predicted_class"]
         xs = [x for f in col["features"] for ring in f["geometry"]["coordinates"]
               for x, _ in (ring if f["geometry"]["type"] == "Polygon" else ring[0])]
-        assert not xs or max(xs) <= 128  # level-0 pixels of the 128-pixel slide
+        assert 64 < max(xs) <= 128  # level-0 pixels of the 128-pixel slide, not level-1 ones
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("line, expected", [
+    ("a.tif,a.geojson,", "no grade"),                    # neither a column value nor a property
+    ("a.tif,a.geojson,grade 3", "unknown class 'grade 3'"),
+    ("gone.tif,a.geojson,benign", "gone.tif: no such image"),
+    ("a.tif,gone.geojson,benign", "gone.geojson: no such GeoJSON file")])
+def test_evaluate_bad_rows_exit_2_in_one_line(slides, joint_geojson_run, tmp_path, capsys, line, expected):
+    root, made = slides
+    write_geojson(tmp_path / "a.geojson", json.loads(made["a"][1].read_text())["features"])  # no grade
+    (tmp_path / "a.tif").symlink_to(made["a"][0])
+    (tmp_path / "t.csv").write_text(f"image,label,grade\n{line}\n")
+    capsys.readouterr()
+    code = main(["evaluate", "multiloss", "--model", str(joint_geojson_run), "--manifest",
+                 str(tmp_path / "t.csv"), "--out", str(tmp_path / "eval")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and expected in err[0], err
+
+
+@pytest.mark.slow
+def test_evaluate_unmapped_class_name_exits_2_listing_it(slides, joint_geojson_run, tmp_path, capsys):
+    root, made = slides
+    capsys.readouterr()
+    code = main(["evaluate", "multiloss", "--model", str(joint_geojson_run), "--manifest",
+                 str(root / "val.csv"), "--class-map", "Tumor=gland", "--out", str(tmp_path / "eval")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "class name(s) not in the class map: Gland" in err[0], err
+    assert not (tmp_path / "eval" / "report.json").exists()
