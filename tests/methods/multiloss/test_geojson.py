@@ -237,3 +237,12 @@ def test_evaluate_unmapped_class_name_exits_2_listing_it(slides, joint_geojson_r
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "class name(s) not in the class map: Gland" in err[0], err
     assert not (tmp_path / "eval" / "report.json").exists()
+
+
+def test_evaluate_help_explains_the_geojson_manifest_rows(capsys):
+    code = main(["evaluate", "multiloss", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert code == 0
+    for words in ("an image,label[,grade] manifest of slides (or any image) and QuPath GeoJSON",
+                  "the annotation polygons are the glands", "at --mpp (default: the run's µm/px)"):
+        assert words in text, words
