@@ -64,9 +64,17 @@ def quadrants(x):
 
 
 def parse_variant(text):
+    """``"name:key=value,..."`` -> ``(name, {key: value})``; an item without ``=`` continues
+    the previous value (``decoder=up:2:32,conv:3:32``)."""
     name, _, spec = text.partition(":")
-    out = {}
+    items = []
     for item in filter(None, spec.split(",")):
+        if "=" in item or not items:
+            items.append(item)
+        else:
+            items[-1] += "," + item
+    out = {}
+    for item in items:
         k, _, v = item.partition("=")
         out[k] = None if v == "none" else (int(v) if v.isdigit() else
                                             (float(v) if v.replace(".", "").replace("e-", "").isdigit() else v))
