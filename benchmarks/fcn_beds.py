@@ -14,7 +14,8 @@ logistic regression on RGB + 3 box means / stds, :mod:`irpath.baselines.pixel_lo
 fitted on the training pixels); the **bound** (the same logistic regression fitted on the
 test pixels themselves: what a per-pixel colour rule can reach there at best); and the FCN,
 one row per ``--variant`` (``name:key=value,...`` over :class:`FcnTrainConfig` / :class:`FcnConfig`
-fields), each trained for ``--budget`` seconds from random initialisation.
+fields; ``recipe=FILE`` starts from a recipe file), each trained from random initialisation for its ``epochs`` (default: unlimited) or
+``--budget`` seconds, whichever ends first.
 
     .venv/bin/python benchmarks/fcn_beds.py --budget 240 \\
         --variant default: tuned:lr=1e-3,crop=128,cut=block2_conv2,decoder=exp3
@@ -101,10 +102,17 @@ def run_bed(title, x, y, xv, yv, xt, yt, variants, budget, seed):
     val = Pairs([im.astype(np.float32) for im in xv], list(yv), [], "val")
     model_fields = {f.name for f in dataclasses.fields(FcnConfig)}
     for name, spec in variants:
+        spec = dict(spec)
+        model_cfg, train_cfg = FcnConfig(), dataclasses.replace(FcnTrainConfig(), epochs=10_000, seed=seed)
+        if "recipe" in spec:  # a recipe file, e.g. models/fcn-recommended/config.json
+            from irpath.config import read_recipe
+            from irpath.methods import get_method
+
+            _, model_cfg, train_cfg = read_recipe(spec.pop("recipe"), get_method, method="fcn")
         m = {k: v for k, v in spec.items() if k in model_fields}
         tr = {k: v for k, v in spec.items() if k not in model_fields}
-        model_cfg = FcnConfig(**m)
-        train_cfg = dataclasses.replace(FcnTrainConfig(), epochs=10_000, seed=seed, **tr)
+        model_cfg = dataclasses.replace(model_cfg, **m)
+        train_cfg = dataclasses.replace(train_cfg, **tr)
         probs, secs, _ = train_fcn(train, val, xt, model_cfg, train_cfg, budget)
         rows[name] = line(f"fcn {name}", probs, yt, secs)
     return rows

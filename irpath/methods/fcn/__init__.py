@@ -97,6 +97,10 @@ class VggFcn(Method):
                        help=f"weight of the total-variation smoothing term (default {t.tv_weight})")
         p.add_argument("--crop", type=int, default=t.crop, metavar="N",
                        help="train on random N x N crops (default: whole images, as the paper)")
+        p.add_argument("--steps-per-epoch", type=int, default=t.steps_per_epoch, metavar="N",
+                       help="batches per epoch (default: one pass over the training images, as "
+                            "the paper; with --crop on a few large images, e.g. 20 gives each "
+                            "epoch many random crops)")
         p.add_argument("--no-mirror", action="store_true",
                        help="no random mirroring about the x and y axes")
         p.add_argument("--noise-std", type=float, default=t.noise_std,
@@ -119,7 +123,8 @@ class VggFcn(Method):
         p.add_argument("--freeze-encoder", action="store_true", help="keep the VGG16 layers fixed")
 
     model_flags = ("cut", "decoder", "decoder_filters", "freeze_encoder")
-    train_flags = ("decay", "loss", "l1", "l2", "tv_weight", "crop", "noise_std", "vgg_weights")
+    train_flags = ("decay", "loss", "l1", "l2", "tv_weight", "crop", "steps_per_epoch", "noise_std",
+                   "vgg_weights")
     flag_help = {"batch_size": "images (or crops) per batch and replica", "lr": "Adam learning rate",
                  "seed": "weights, order, crops, flips, noise"}
 
