@@ -14,8 +14,9 @@ logistic regression on RGB + 3 box means / stds, :mod:`irpath.baselines.pixel_lo
 fitted on the training pixels); the **bound** (the same logistic regression fitted on the
 test pixels themselves: what a per-pixel colour rule can reach there at best); and the FCN,
 one row per ``--variant`` (``name:key=value,...`` over :class:`FcnTrainConfig` / :class:`FcnConfig`
-fields; ``recipe=FILE`` starts from a recipe file), each trained from random initialisation for its ``epochs`` (default: unlimited) or
-``--budget`` seconds, whichever ends first.
+fields; ``recipe=FILE`` starts from a recipe file; ``budget=S`` overrides ``--budget``), each
+trained from random initialisation for its ``epochs`` (default: unlimited) or its budget in
+seconds, whichever ends first.
 
     .venv/bin/python benchmarks/fcn_beds.py --budget 240 \\
         --variant default: tuned:lr=1e-3,crop=128,cut=block2_conv2,decoder=exp3
@@ -103,6 +104,7 @@ def run_bed(title, x, y, xv, yv, xt, yt, variants, budget, seed):
     model_fields = {f.name for f in dataclasses.fields(FcnConfig)}
     for name, spec in variants:
         spec = dict(spec)
+        seconds = float(spec.pop("budget", budget))  # budget=S: this variant's own cap
         model_cfg, train_cfg = FcnConfig(), dataclasses.replace(FcnTrainConfig(), epochs=10_000, seed=seed)
         if "recipe" in spec:  # a recipe file, e.g. models/fcn-recommended/config.json
             from irpath.config import read_recipe
@@ -113,7 +115,7 @@ def run_bed(title, x, y, xv, yv, xt, yt, variants, budget, seed):
         tr = {k: v for k, v in spec.items() if k not in model_fields}
         model_cfg = dataclasses.replace(model_cfg, **m)
         train_cfg = dataclasses.replace(train_cfg, **tr)
-        probs, secs, _ = train_fcn(train, val, xt, model_cfg, train_cfg, budget)
+        probs, secs, _ = train_fcn(train, val, xt, model_cfg, train_cfg, seconds)
         rows[name] = line(f"fcn {name}", probs, yt, secs)
     return rows
 
