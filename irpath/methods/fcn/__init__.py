@@ -57,8 +57,7 @@ Without pretrained weights the paper's recipe needs many epochs on a CPU. --conf
 models/fcn-recommended/config.json is the recipe that learns from random weights in
 minutes: the Experiments 1-3 cut (block2_conv2) with a narrow decoder, 64 x 64 crops,
 batch 8, 20 steps per epoch (--steps-per-epoch), lr 1e-3 decayed by 0.95 per epoch,
-30 epochs
-(measured in models/fcn/README.md).
+30 epochs (measured in models/fcn/README.md).
 """
 
 
