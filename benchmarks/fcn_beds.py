@@ -18,8 +18,10 @@ fields; ``recipe=FILE`` starts from a recipe file; ``budget=S`` overrides ``--bu
 trained from random initialisation for its ``epochs`` (default: unlimited) or its budget in
 seconds, whichever ends first.
 
-    .venv/bin/python benchmarks/fcn_beds.py --budget 240 \\
-        --variant default: tuned:lr=1e-3,crop=128,cut=block2_conv2,decoder=exp3
+    .venv/bin/python benchmarks/fcn_beds.py --budget 900 \\
+        --variant paper:budget=150 recommended:recipe=models/fcn-recommended/config.json
+    .venv/bin/python benchmarks/fcn_beds.py --beds 2 --budget 150 \\
+        --variant b2:cut=block2_conv2,decoder=up:2:32,conv:3:32,crop=64,batch_size=8,steps_per_epoch=20
 """
 
 from __future__ import annotations
