@@ -14,10 +14,14 @@ logistic regression on RGB + 3 box means / stds, :mod:`irpath.baselines.pixel_lo
 fitted on the training pixels); the **bound** (the same logistic regression fitted on the
 test pixels themselves: what a per-pixel colour rule can reach there at best); and the FCN,
 one row per ``--variant`` (``name:key=value,...`` over :class:`FcnTrainConfig` / :class:`FcnConfig`
-fields), each trained for ``--budget`` seconds from random initialisation.
+fields; ``recipe=FILE`` starts from a recipe file; ``budget=S`` overrides ``--budget``), each
+trained from random initialisation for its ``epochs`` (default: unlimited) or its budget in
+seconds, whichever ends first.
 
-    .venv/bin/python benchmarks/fcn_beds.py --budget 240 \\
-        --variant default: tuned:lr=1e-3,crop=128,cut=block2_conv2,decoder=exp3
+    .venv/bin/python benchmarks/fcn_beds.py --budget 900 \\
+        --variant paper:budget=150 recommended:recipe=models/fcn-recommended/config.json
+    .venv/bin/python benchmarks/fcn_beds.py --beds 2 --budget 150 \\
+        --variant b2:cut=block2_conv2,decoder=up:2:32,conv:3:32,crop=64,batch_size=8,steps_per_epoch=20
 """
 
 from __future__ import annotations
@@ -64,9 +68,17 @@ def quadrants(x):
 
 
 def parse_variant(text):
+    """``"name:key=value,..."`` -> ``(name, {key: value})``; an item without ``=`` continues
+    the previous value (``decoder=up:2:32,conv:3:32``)."""
     name, _, spec = text.partition(":")
-    out = {}
+    items = []
     for item in filter(None, spec.split(",")):
+        if "=" in item or not items:
+            items.append(item)
+        else:
+            items[-1] += "," + item
+    out = {}
+    for item in items:
         k, _, v = item.partition("=")
         out[k] = None if v == "none" else (int(v) if v.isdigit() else
                                             (float(v) if v.replace(".", "").replace("e-", "").isdigit() else v))
@@ -93,11 +105,19 @@ def run_bed(title, x, y, xv, yv, xt, yt, variants, budget, seed):
     val = Pairs([im.astype(np.float32) for im in xv], list(yv), [], "val")
     model_fields = {f.name for f in dataclasses.fields(FcnConfig)}
     for name, spec in variants:
+        spec = dict(spec)
+        seconds = float(spec.pop("budget", budget))  # budget=S: this variant's own cap
+        model_cfg, train_cfg = FcnConfig(), dataclasses.replace(FcnTrainConfig(), epochs=10_000, seed=seed)
+        if "recipe" in spec:  # a recipe file, e.g. models/fcn-recommended/config.json
+            from irpath.config import read_recipe
+            from irpath.methods import get_method
+
+            _, model_cfg, train_cfg = read_recipe(spec.pop("recipe"), get_method, method="fcn")
         m = {k: v for k, v in spec.items() if k in model_fields}
         tr = {k: v for k, v in spec.items() if k not in model_fields}
-        model_cfg = FcnConfig(**m)
-        train_cfg = dataclasses.replace(FcnTrainConfig(), epochs=10_000, seed=seed, **tr)
-        probs, secs, _ = train_fcn(train, val, xt, model_cfg, train_cfg, budget)
+        model_cfg = dataclasses.replace(model_cfg, **m)
+        train_cfg = dataclasses.replace(train_cfg, **tr)
+        probs, secs, _ = train_fcn(train, val, xt, model_cfg, train_cfg, seconds)
         rows[name] = line(f"fcn {name}", probs, yt, secs)
     return rows
 

@@ -120,6 +120,10 @@ class FcnTrainConfig:
             probability maps, the fix Sec. 6.2 proposes for noisy outputs; 0 disables it.
         crop: train on random crop x crop windows; None (default, as the paper) trains
             on whole images, which must then all have one size (e.g. 1128 x 720).
+        steps_per_epoch: batches per epoch; None (default, as the paper): one pass over
+            the training images, ``ceil(n_images / batch_size)``. With ``crop``, a few large
+            images give one or two steps per epoch; more steps make an epoch (and the
+            per-epoch decay and validation) cover many random crops.
         mirror: random mirroring about the x and the y axis (Sec. 4.2).
         noise_std: std of Gaussian noise added to the training images, in grey levels
             of [0, 255] (Sec. 4.2 proposes it; 0, the default, disables it).
@@ -140,6 +144,7 @@ class FcnTrainConfig:
     l2: float = 1.0
     tv_weight: float = 0.0
     crop: int | None = None
+    steps_per_epoch: int | None = None
     mirror: bool = True
     noise_std: float = 0.0
     vgg_weights: str | None = None
@@ -155,5 +160,7 @@ class FcnTrainConfig:
               f"l1 and l2 must be >= 0 and not both 0, got {self.l1}, {self.l2}")
         check(self.tv_weight >= 0, f"tv_weight must be >= 0, got {self.tv_weight}")
         check(self.crop is None or self.crop >= 8, f"crop must be >= 8 (or None), got {self.crop}")
+        check(self.steps_per_epoch is None or self.steps_per_epoch >= 1,
+              f"steps_per_epoch must be >= 1 (or None), got {self.steps_per_epoch}")
         check(self.noise_std >= 0, f"noise_std must be >= 0, got {self.noise_std}")
         check(0 <= self.seed <= MAX_SEED, f"seed must be in 0..{MAX_SEED}, got {self.seed}")

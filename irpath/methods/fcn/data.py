@@ -165,7 +165,7 @@ def make_datasets(train: Pairs, val: Pairs | None, train_cfg, *, global_batch: i
         mirror = AugmentConfig(rotation=0.0, scale=(1.0, 1.0), shear=0.0, elastic_alpha=0.0,
                                flips=True, rot90=False, brightness=0.0, contrast=0.0,
                                saturation=0.0, hue=0.0)
-    steps = math.ceil(len(train) / global_batch)
+    steps = train_cfg.steps_per_epoch or math.ceil(len(train) / global_batch)
     train_ds = make_rgb_dataset(train.images, [(lab,) for lab in train.labels], crop=window,
                                 batch_size=global_batch, seed=train_cfg.seed, augment=mirror,
                                 shuffle=True, repeat=True, epoch=start_epoch, steps_per_epoch=steps)
@@ -209,7 +209,8 @@ def make_slide_datasets(train, val, train_cfg, *, global_batch: int, start_epoch
     def weigh(x, y):
         known = tf.not_equal(y, IGNORE)
         return x, tf.where(known, y, tf.zeros_like(y)), tf.cast(known, tf.float32)
-    n = crops_per_epoch(train, global_batch)
+    n = (train_cfg.steps_per_epoch * global_batch if train_cfg.steps_per_epoch
+         else crops_per_epoch(train, global_batch))
     train_ds = train.dataset(global_batch, seed=train_cfg.seed, per_epoch=n, start_epoch=start_epoch)
     train_ds = add_noise(train_ds, train_cfg.noise_std, train_cfg.seed,
                          start_epoch * (n // global_batch)).map(weigh)

@@ -83,6 +83,8 @@ def steps_per_epoch(ctx) -> int:
     from irpath.data.slide_crops import crops_per_epoch
     from irpath.methods.fcn.data import Pairs
 
+    if ctx.train_cfg.steps_per_epoch:
+        return int(ctx.train_cfg.steps_per_epoch)
     if not isinstance(ctx.data[0], Pairs):
         return crops_per_epoch(ctx.data[0], ctx.global_batch) // ctx.global_batch
     return math.ceil(len(ctx.data[0]) / ctx.global_batch)
