@@ -24,6 +24,8 @@ returns NaN for a ``LinAlgError``.
 from __future__ import annotations
 
 import dataclasses
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numexpr as ne
 import numpy as np
@@ -207,12 +209,16 @@ class MeEmsc:
                 pass
         return out, rmse
 
-    def transform(self, spectra, batch: int = 64) -> MeEmscResult:
+    def transform(self, spectra, batch: int = 64, workers: int | None = None) -> MeEmscResult:
         """Correct (N, C) spectra.
 
         Args:
             spectra: (N, C) absorbance on this corrector's axis.
-            batch: spectra iterating together (memory ~ batch x 100 x C x 16 bytes x 3).
+            batch: spectra iterating together (memory ~ batch x 100 x C x 16 bytes x 3
+                per worker).
+            workers: batches corrected at once in threads (the compiled kernel, BLAS
+                and numpy's large-array loops release the GIL); default the CPU count
+                up to 2. Results do not depend on it.
 
         Returns:
             a :class:`MeEmscResult`.
@@ -228,10 +234,19 @@ class MeEmsc:
         idx = np.flatnonzero(finite)
         from threadpoolctl import threadpool_limits
 
-        # Small matrices: one BLAS thread is faster (several threads contend badly).
+        if workers is None:
+            workers = min(2, len(os.sched_getaffinity(0)))
+        chunks = [idx[s:s + batch] for s in range(0, len(idx), batch)]
+        # Small matrices: one BLAS thread per worker is faster (several contend badly).
         with threadpool_limits(1):
-            for start in range(0, len(idx), batch):
-                self._transform_batch(x, idx[start:start + batch], res)
+            if chunks:  # the shared first iteration (and the component count) before threads
+                self._first_iteration(x[chunks[0][:1]])
+            if workers <= 1 or len(chunks) <= 1:
+                for chunk in chunks:
+                    self._transform_batch(x, chunk, res)
+            else:
+                with ThreadPoolExecutor(workers) as pool:  # disjoint rows of res per batch
+                    list(pool.map(lambda chunk: self._transform_batch(x, chunk, res), chunks))
         return res
 
     def _first_iteration(self, spectra):

@@ -56,7 +56,7 @@ def qext_curves(npr: np.ndarray, nkk: np.ndarray, wn: np.ndarray, alpha: np.ndar
     return q
 
 
-@numba.njit(cache=True, fastmath=True)
+@numba.njit(cache=True, fastmath=True, nogil=True)
 def _kernel(q, mag, cos, sin, npr, nkk, wn, gamma, inv_alpha, rnorm, quad, orth):  # pragma: no cover
     nb, nk, ng, nc = mag.shape
     na = inv_alpha.size
