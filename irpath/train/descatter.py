@@ -3,7 +3,7 @@
 The recipe (``irpath correct --method learned``): sample tissue spectra stratified
 over the cubes (:func:`irpath.spectra.correct_cube.sample_tissue`), correct them with
 converged ME-EMSC, hold out a fraction, fit :func:`irpath.models.descatter.build_descatter`
-(Adam, MSE on the standardised correction, best validation epoch kept), and report
+(Adam, MSE on the standardised target, best validation epoch kept), and report
 the held-out errors against ME-EMSC:
 
 ``rel_rmse``
@@ -104,12 +104,15 @@ def fit_descatter(raw: np.ndarray, target: np.ndarray, config: DescatterConfig =
     order = rng.permutation(len(raw))
     n_val = max(1, int(round(config.holdout * len(raw))))
     val, tr = order[:n_val], order[n_val:]
-    corr = target - raw
-    stats = dict(x_mean=raw[tr].mean(0), x_var=raw[tr].var(0) + 1e-12,
-                 r_mean=corr[tr].mean(0), r_var=corr[tr].var(0) + 1e-12)
+    z = raw - raw.mean(axis=1, keepdims=True)  # what the model's self-standardisation sees
+    z /= np.sqrt(np.mean(z ** 2, axis=1, keepdims=True) + 1e-12)
+    t_mean = target[tr].mean(0)
+    t_sd = float(np.std(target[tr] - t_mean)) + 1e-12
+    stats = dict(z_mean=z[tr].mean(0), z_var=z[tr].var(0) + 1e-12, t_mean=t_mean,
+                 t_var=np.full(raw.shape[1], t_sd ** 2, np.float32))
     keras.utils.set_random_seed(config.seed)
     model, trainer = build_descatter(raw.shape[1], stats)
-    y = (corr - stats["r_mean"]) / np.sqrt(stats["r_var"])
+    y = (target - t_mean) / t_sd
     trainer.compile(keras.optimizers.Adam(config.lr), loss="mse")
     t = time.perf_counter()
     hist = trainer.fit(raw[tr], y[tr], validation_data=(raw[val], y[val]), epochs=config.epochs,
@@ -146,7 +149,7 @@ class LearnedCorrector:
     """
 
     method = "learned"
-    chunk = 2048
+    chunk = 4096
 
     def __init__(self, model, source: str):
         import tensorflow as tf
@@ -159,7 +162,8 @@ class LearnedCorrector:
         spectra = np.asarray(spectra, np.float32)
         if len(spectra) == 0:
             return spectra
-        # Chunks bound the activations (a 16384-spectrum block at once took ~1 GB more RSS).
+        # Chunks bound the activations (a 16384-spectrum block at once took ~1 GB more RSS;
+        # 4096 applied fastest here).
         out = np.concatenate([np.asarray(self._fn(spectra[i:i + self.chunk]))
                               for i in range(0, len(spectra), self.chunk)])
         out[~np.isfinite(spectra).all(axis=1)] = np.nan
