@@ -163,9 +163,17 @@ class LearnedCorrector:
         if len(spectra) == 0:
             return spectra
         # Chunks bound the activations (a 16384-spectrum block at once took ~1 GB more RSS;
-        # 4096 applied fastest here).
-        out = np.concatenate([np.asarray(self._fn(spectra[i:i + self.chunk]))
-                              for i in range(0, len(spectra), self.chunk)])
+        # 4096 applied fastest here). A short last chunk is zero-padded to the next power
+        # of two: a handful of input shapes, not one per block (each new shape costs
+        # TensorFlow/oneDNN memory that is not given back).
+        out = np.empty_like(spectra)
+        for i in range(0, len(spectra), self.chunk):
+            part = spectra[i:i + self.chunk]
+            n = len(part)
+            size = min(self.chunk, 1 << max(8, (n - 1).bit_length()))
+            if size != n:
+                part = np.concatenate([part, np.zeros((size - n, part.shape[1]), np.float32)])
+            out[i:i + n] = np.asarray(self._fn(part))[:n]
         out[~np.isfinite(spectra).all(axis=1)] = np.nan
         return out
 
