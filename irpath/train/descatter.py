@@ -73,6 +73,20 @@ def errors(pred: np.ndarray, target: np.ndarray, raw: np.ndarray) -> dict:
                 range_rmse=float(np.mean(rmse / np.maximum(np.ptp(target, axis=1), 1e-30))))
 
 
+def outlier_rows(raw: np.ndarray, target: np.ndarray, factor: float = 2.0) -> np.ndarray:
+    """(N,) bool: finite rows whose ``||target|| / ||raw||`` is more than ``factor`` times
+    off the median ratio (of the finite rows) either way."""
+    raw = np.asarray(raw, np.float64)
+    target = np.asarray(target, np.float64)
+    finite = np.isfinite(target).all(axis=1) & np.isfinite(raw).all(axis=1)
+    out = np.zeros(len(raw), bool)
+    if finite.any():
+        ratio = np.log(np.linalg.norm(target[finite], axis=1)
+                       / np.maximum(np.linalg.norm(raw[finite], axis=1), 1e-12))
+        out[finite] = np.abs(ratio - np.median(ratio)) > np.log(factor)
+    return out
+
+
 def fit_descatter(raw: np.ndarray, target: np.ndarray, config: DescatterConfig = DescatterConfig(),
                   *, verbose: int = 0):
     """Fit the corrector on (N, C) raw spectra and their (N, C) corrected targets.
@@ -95,9 +109,7 @@ def fit_descatter(raw: np.ndarray, target: np.ndarray, config: DescatterConfig =
     target = np.asarray(target, np.float32)
     keep = np.isfinite(target).all(axis=1) & np.isfinite(raw).all(axis=1)
     n_failed = int((~keep).sum())
-    ratio = np.log(np.linalg.norm(target, axis=1) / np.maximum(np.linalg.norm(raw, axis=1), 1e-12))
-    with np.errstate(invalid="ignore"):
-        keep &= np.abs(ratio - np.median(ratio[keep])) <= np.log(config.outlier)
+    keep &= ~outlier_rows(raw, target, config.outlier)
     n_outliers = int((~keep).sum()) - n_failed
     raw, target = raw[keep], target[keep]
     rng = np.random.default_rng(config.seed)
