@@ -186,6 +186,7 @@ def sample_tissue(cubes, n: int, rng, *, rel_threshold: float = 0.1) -> list[np.
     Returns:
         one (N_i, C) float64 array per cube.
     """
+    from irpath.io.cube import row_blocks
     from irpath.spectra.mask import tissue_mask
 
     share = [n // len(cubes) + (i < n % len(cubes)) for i in range(len(cubes))]
@@ -193,5 +194,12 @@ def sample_tissue(cubes, n: int, rng, *, rel_threshold: float = 0.1) -> list[np.
     for cube, k in zip(cubes, share):
         ys, xs = np.nonzero(tissue_mask(cube.data, cube.valid, rel_threshold=rel_threshold))
         pick = np.sort(rng.choice(len(ys), size=min(k, len(ys)), replace=False))
-        out.append(np.asarray(cube.data[ys[pick], xs[pick]], dtype=np.float64))
+        ys, xs = ys[pick], xs[pick]
+        # Gathered block by block, each block's pages released: one gather over a memory
+        # map kept most of the file resident (a 1.9 GB mosaic cost 1.75 GB of RSS).
+        parts = []
+        for a, b in row_blocks(cube.data):
+            sel = (ys >= a) & (ys < b)
+            parts.append(np.asarray(cube.data[ys[sel], xs[sel]], dtype=np.float64))
+        out.append(np.concatenate(parts) if parts else np.empty((0, cube.shape[-1])))
     return out

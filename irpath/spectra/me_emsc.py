@@ -24,6 +24,8 @@ returns NaN for a ``LinAlgError``.
 from __future__ import annotations
 
 import dataclasses
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numexpr as ne
 import numpy as np
@@ -31,6 +33,7 @@ from scipy.interpolate import interp1d
 from scipy.signal import hilbert
 
 from irpath.errors import ConfigError, ShapeError
+from irpath.spectra.qext_kernel import qext_curves
 
 PAD = 200  # biospectools' edge padding before the Hilbert transform
 MAX_COMPONENTS = 30
@@ -142,59 +145,29 @@ class MeEmsc:
         if wext[0] < wext[1]:
             nkk = -nkk
         npr = ext[:, PAD:-PAD]
-        g = self._gamma[None, :, None]                             # (1, G, 1)
-        nkk = nkk[:, None, :]                                     # (B, 1, C)
-        tb = npr[:, None, :] / (1 / g + nkk)                      # (B, G, C) tan(beta)
-        w = (1 + g * nkk) * wn                                    # rho / alpha, (B, G, C)
-        # cos(arctan t) = 1 / sqrt(1 + t^2), sin(arctan t) = t / sqrt(1 + t^2): no trig here.
-        cb = 1 / np.sqrt(1 + tb * tb)
-        sb = tb * cb
-        beta = np.arctan(tb)
-        f32 = np.float32
-        a = self._alpha.astype(f32)[None, :, None, None]          # (1, A, 1, 1)
-        rho = a * w.astype(f32)[:, None]                          # (B, A, G, C)
-        b1 = beta.astype(f32)[:, None]
-        u = (cb / w).astype(f32)[:, None] / a                     # cos(beta) / rho
-        # biospectools' formula, in float32 (SIMD exp/sin/cos; ~1e-7 relative error):
-        # 2 - 4 E u sin(rho - beta) - 4 E u^2 cos(rho - 2 beta) + 4 u^2 cos(2 beta),
-        # E = exp(-rho tan(beta)), u = cos(beta) / rho.
-        e = np.exp(-rho * tb.astype(f32)[:, None])
-        e *= u
-        q = np.sin(rho - b1)
-        q *= e
-        q *= -4
-        rho -= 2 * b1
-        np.cos(rho, out=rho)
-        rho *= e
-        rho -= u * ((cb * cb - sb * sb).astype(f32))[:, None]     # - u cos(2 beta)
-        rho *= u
-        q -= 4 * rho
-        q += 2
-        q = q.astype(np.float64).reshape(refs.shape[0], -1, wn.size)
-        if not orthogonalise:
-            return q
-        rnorm = refs / np.linalg.norm(refs, axis=1, keepdims=True)
-        s = np.einsum("bkc,bc->bk", q, rnorm)
-        q -= s[:, :, None] * rnorm[:, None, :]
-        return q
+        rnorm = refs / np.linalg.norm(refs, axis=1, keepdims=True) if orthogonalise else None
+        return qext_curves(npr, nkk, wn, self._alpha, self._gamma, rnorm)
 
-    def components(self, q: np.ndarray) -> np.ndarray:
-        """(B, k, C) leading right singular vectors of (B, M, C) curves.
+    def components(self, q: np.ndarray, start: np.ndarray | None = None):
+        """(B, k, C) leading right singular vectors of (B, M, C) curves, and the (B, M, p)
+        Ritz basis that warm-starts the next call for the same spectra.
 
         From the eigenvectors of the (B, M, M) Gram matrix: all of them the first time
         (to count components by explained variance), then only the leading k by
         subspace iteration with a Rayleigh-Ritz step, checked by its residual
-        (any matrix that does not meet it falls back to the full ``eigh``).
+        (any matrix that does not meet it falls back to the full ``eigh``). ``start``,
+        the previous iteration's basis of the same spectra (their curves change little
+        between iterations), replaces the fixed random start and saves most steps.
         """
-        gram = q @ q.transpose(0, 2, 1)
+        gram = (q @ q.transpose(0, 2, 1)).astype(np.float64)
         if self.n_components is None:
             lam = np.linalg.eigvalsh(gram[:1])[0, ::-1]
             top = np.clip(lam[:min(MAX_COMPONENTS, q.shape[-1] - 1)], 0, None)
             explained = np.cumsum(top / top.sum()) * 100
             self.n_components = int(np.argmax(explained > EXPLAINED) + 1)
-        lam, u = _top_eigenvectors(gram, self.n_components)
-        v = u.transpose(0, 2, 1) @ q                              # (B, k, C)
-        return v / np.sqrt(np.clip(lam, 1e-300, None))[:, :, None]
+        lam, u, basis = _top_eigenvectors(gram, self.n_components, start=start)
+        v = (u.transpose(0, 2, 1).astype(q.dtype) @ q).astype(np.float64)   # (B, k, C)
+        return v / np.sqrt(np.clip(lam, 1e-300, None))[:, :, None], basis
 
     def emsc(self, spectra, refs, comps):
         """EMSC with model [ref, comps, 1]: (corrected (B, C), rmse (B,))."""
@@ -207,9 +180,10 @@ class MeEmsc:
             corrected = refs + resid / coefs[:, :1]
         return corrected, np.sqrt(np.mean(resid ** 2, axis=1))
 
-    def _iterate(self, spectra, guesses):
-        """One ME-EMSC iteration for (B, C) spectra from their (B, C) pure guesses.
-        Returns (corrected, rmse, ok) with ok False where the step failed."""
+    def _iterate(self, spectra, guesses, start):
+        """One ME-EMSC iteration for (B, C) spectra from their (B, C) pure guesses and
+        (B, M, p) warm starts of the SVD. Returns (corrected, rmse, ok, basis) with ok
+        False where the step failed."""
         refs = self.basic_scale(guesses)
         ok = ~np.all(np.isnan(refs), axis=1)
         if self.config.positive_ref:
@@ -217,13 +191,13 @@ class MeEmsc:
         ok &= np.isfinite(refs).all(axis=1) & (np.abs(refs).sum(axis=1) > 0)
         refs = np.where(ok[:, None], refs, self.reference)  # placeholders keep the batch finite
         q = self.qext(refs)
-        comps = self.components(q)
+        comps, basis = self.components(q, start)
         try:
             corrected, rmse = self.emsc(spectra, refs, comps)
         except np.linalg.LinAlgError:
             corrected, rmse = self._emsc_one_by_one(spectra, refs, comps)
         ok &= np.isfinite(corrected).all(axis=1) & np.isfinite(rmse)
-        return corrected, rmse, ok
+        return corrected, rmse, ok, basis
 
     def _emsc_one_by_one(self, spectra, refs, comps):
         out = np.full_like(spectra, np.nan)
@@ -235,12 +209,16 @@ class MeEmsc:
                 pass
         return out, rmse
 
-    def transform(self, spectra, batch: int = 64) -> MeEmscResult:
+    def transform(self, spectra, batch: int = 64, workers: int | None = None) -> MeEmscResult:
         """Correct (N, C) spectra.
 
         Args:
             spectra: (N, C) absorbance on this corrector's axis.
-            batch: spectra iterating together (memory ~ batch x 100 x C x 16 bytes x 3).
+            batch: spectra iterating together (memory ~ batch x 100 x C x 16 bytes x 3
+                per worker).
+            workers: batches corrected at once in threads (the compiled kernel, BLAS
+                and numpy's large-array loops release the GIL); default the CPU count
+                up to 2. Results do not depend on it.
 
         Returns:
             a :class:`MeEmscResult`.
@@ -256,10 +234,19 @@ class MeEmsc:
         idx = np.flatnonzero(finite)
         from threadpoolctl import threadpool_limits
 
-        # Small matrices: one BLAS thread is faster (several threads contend badly).
+        if workers is None:
+            workers = min(2, len(os.sched_getaffinity(0)))
+        chunks = [idx[s:s + batch] for s in range(0, len(idx), batch)]
+        # Small matrices: one BLAS thread per worker is faster (several contend badly).
         with threadpool_limits(1):
-            for start in range(0, len(idx), batch):
-                self._transform_batch(x, idx[start:start + batch], res)
+            if chunks:  # the shared first iteration (and the component count) before threads
+                self._first_iteration(x[chunks[0][:1]])
+            if workers <= 1 or len(chunks) <= 1:
+                for chunk in chunks:
+                    self._transform_batch(x, chunk, res)
+            else:
+                with ThreadPoolExecutor(workers) as pool:  # disjoint rows of res per batch
+                    list(pool.map(lambda chunk: self._transform_batch(x, chunk, res), chunks))
         return res
 
     def _first_iteration(self, spectra):
@@ -269,15 +256,16 @@ class MeEmsc:
                 ref[ref < 0] = 0
             if not np.isfinite(ref).all():
                 raise ShapeError("the reference cannot be rescaled by the basic EMSC (NaN)")
-            self._first = (ref, self.components(self.qext(ref)))
-        ref, comps = self._first
+            self._first = (ref, *self.components(self.qext(ref)))
+        ref, comps, basis = self._first
         b = len(spectra)
-        return self.emsc(spectra, np.repeat(ref, b, 0), np.repeat(comps, b, 0))
+        return (*self.emsc(spectra, np.repeat(ref, b, 0), np.repeat(comps, b, 0)),
+                np.repeat(basis, b, 0))
 
     def _transform_batch(self, x, idx, res):
         cfg = self.config
         y = x[idx]
-        guess, rmse = self._first_iteration(y)
+        guess, rmse, start = self._first_iteration(y)
         ok = np.isfinite(guess).all(axis=1) & np.isfinite(rmse)
         best, best_score = guess.copy(), rmse.copy()
         best_idx = np.zeros(len(idx), int)
@@ -292,12 +280,13 @@ class MeEmsc:
             a = np.flatnonzero(active)
             if a.size == 0:
                 break
-            corrected, score, good = self._iterate(y[a], guess[a])
+            corrected, score, good, basis = self._iterate(y[a], guess[a], start[a])
             bad = a[~good]
             failed[bad] = True
             active[bad] = False
             a, corrected, score = a[good], corrected[good], score[good]
             guess[a] = corrected
+            start[a] = basis[good]
             better = score + cfg.tol < best_score[a]
             n_iter[a] += 1
             up = a[better]
@@ -313,36 +302,45 @@ class MeEmsc:
 
 
 def _top_eigenvectors(gram: np.ndarray, k: int, extra: int = 8, steps: int = 8,
-                      rtol: float = 1e-13):
+                      rtol: float = 1e-9, start: np.ndarray | None = None):
     """Leading k eigenpairs of (B, M, M) symmetric PSD matrices, descending.
 
-    Subspace iteration on k + ``extra`` vectors from a fixed start, a Rayleigh-Ritz
-    step, and the residual test ``||G u - lam u|| <= rtol * lam_1``; matrices that do
-    not pass within ``steps`` fall back to ``np.linalg.eigh``.
+    Subspace iteration on p = k + ``extra`` vectors (from ``start`` (B, M, p), else a
+    fixed random start), a Rayleigh-Ritz step, and the residual test
+    ``||G u - lam u|| <= rtol * lam_1``; matrices that do not pass within ``steps`` fall
+    back to ``np.linalg.eigh``.
 
     Returns:
-        ``(lam (B, k), u (B, M, k))``.
+        ``(lam (B, k), u (B, M, k), basis (B, M, p))``, ``basis`` the last Ritz vectors
+        (the warm start of the next call).
     """
     b, m, _ = gram.shape
     p = min(m, k + extra)
     lam = np.empty((b, k))
     u = np.empty((b, m, k))
+    basis = np.empty((b, m, p))
     todo = np.arange(b)
     if p < m:
-        y = gram @ np.random.default_rng(0).standard_normal((m, p))
+        if start is None or start.shape != (b, m, p):
+            y = gram @ np.random.default_rng(0).standard_normal((m, p))
+        else:
+            y = start
         for _ in range(steps):
             y, _r = np.linalg.qr(y)
             g = gram[todo]
             t = y.transpose(0, 2, 1) @ g @ y
             th, w = np.linalg.eigh(t)
-            th, w = th[:, ::-1][:, :k], w[:, :, ::-1][:, :, :k]
-            uu = y @ w
+            th, w = th[:, ::-1], w[:, :, ::-1]
+            ritz = y @ w
+            uu, th = ritz[:, :, :k], th[:, :k]
             resid = np.linalg.norm(g @ uu - uu * th[:, None, :], axis=1)
             done = (resid <= rtol * np.abs(th[:, :1])).all(axis=1)
-            lam[todo[done]], u[todo[done]] = th[done], uu[done]
-            todo, y = todo[~done], (g @ y)[~done]
+            d = todo[done]
+            lam[d], u[d], basis[d] = th[done], uu[done], ritz[done]
+            todo, y = todo[~done], (g @ ritz)[~done]
             if todo.size == 0:
-                return lam, u
+                return lam, u, basis
     th, w = np.linalg.eigh(gram[todo])
     lam[todo], u[todo] = th[:, ::-1][:, :k], w[:, :, ::-1][:, :, :k]
-    return lam, u
+    basis[todo] = w[:, :, ::-1][:, :, :p]
+    return lam, u, basis
