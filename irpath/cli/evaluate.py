@@ -14,6 +14,18 @@ is read from the model; METHOD may be given and must then agree with it.
 
 Every method writes EVAL_DIR/report.json; each method's group below says what it
 measures, and its options are used by the method named in their help.
+
+Images are predicted as `irpath predict` does (one inference path: whole or tiled
+as --memory-limit allows), so evaluate and predict give the same maps. With
+--mpp M (fcn, nuclei, multiloss) every image is read at M µm per pixel: slides,
+OME-TIFFs and pyramidal TIFFs from the nearest pyramid level, resampled, every
+pixel computed (the maps of `predict --mpp M --tissue none`); without --mpp, at
+the µm/px the run recorded (train --mpp), else at the image's own grid. The
+labels are brought to the prediction grid by nearest neighbour (a map pixel
+takes the label at its centre), so the scores count map pixels at M µm/px. An
+image that records no pixel size is refused with --mpp (one line, exit 2), and
+so is compsegnet (its IR cubes record no pixel size: spots are scored on their
+own pixel grid).
 """
 
 
@@ -34,6 +46,11 @@ def add_parser(sub):
     p.add_argument("--memory-limit", type=float, default=None, metavar="GB",
                    help="memory a whole-image pass may use; larger images are tiled, as predict does "
                         "(default: a quarter of the available memory)")
+    p.add_argument("--mpp", type=float, default=None, metavar="M",
+                   help="read the images at M µm per pixel (slides / pyramidal TIFFs: nearest level, "
+                        "resampled; labels by nearest neighbour onto that grid; default: the run's "
+                        "recorded µm/px); refused for an image without a recorded pixel size and for "
+                        "compsegnet")
     p.add_argument("--geojson", action="store_true",
                    help="also write EVAL_DIR/geojson/<name>.geojson: each image's predictions as QuPath "
                         "objects (as predict --geojson writes them)")
@@ -84,8 +101,10 @@ class _SharedGroup:
 
 def run(args) -> int:
     from irpath.inference.plan import memory_limit_bytes
+    from irpath.inference.resolution import check_mpp
 
     args.memory_limit_bytes = memory_limit_bytes(getattr(args, "memory_limit", None))
+    check_mpp(getattr(args, "mpp", None))
     start_tensorflow()
     from irpath.cli.main import command_inputs
     from irpath.inference.loading import load_predictor, model_files

@@ -38,6 +38,15 @@ predictions.json records per input tissue_fraction, mpp, level, downsample
 (level-0 pixels per map pixel) and the files. A re-run skips images whose
 outputs are complete.
 
+IR mosaics that are tiled (larger than --memory-limit allows whole, or above
+--tile-limit) skip background tiles too: --tissue auto takes the tissue mask
+from the amide I band alone (1630-1680 cm^-1, read a row block at a time, so
+memory stays bounded; the whole spectrum when the axis misses the band), a
+MASK image gives it directly; only tiles touching tissue go through the model,
+the rest of the map is filled with 0, and tissue_fraction is the fraction of
+the cube's area that was computed. Tissue pixels get the same values as with
+--tissue none. A cube predicted whole is computed everywhere (tissue_fraction 1).
+
 examples:
   irpath predict --model runs/fcn --input slides/*.svs --out P --mpp 2
   irpath predict --model runs/fcn --input slides/*.svs --out P --workers 4
@@ -66,7 +75,8 @@ def add_parser(sub):
                      help="predict slides at M µm per pixel (nearest level, resampled); default: the model's")
     res.add_argument("--level", type=int, default=None, metavar="L", help="predict slides at pyramid level L")
     p.add_argument("--tissue", default="auto", metavar="auto|none|MASK",
-                   help="auto: Otsu tissue mask on a thumbnail, only tiles touching it are computed; "
+                   help="auto: slides: Otsu tissue mask on a thumbnail; tiled IR mosaics: the amide I "
+                        "absorbance mask; only tiles touching it are computed, background filled with 0; "
                         "none: every pixel; or a mask image (default auto)")
     p.add_argument("--memory-limit", type=float, default=None, metavar="GB",
                    help="memory a whole-image pass may use (default: a quarter of the available memory)")

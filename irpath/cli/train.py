@@ -80,6 +80,9 @@ def add_runtime_arguments(parser) -> None:
                         "outputs; the first convolution's input channels are padded to a "
                         "multiple of 8")
     g.add_argument("--jit-compile", action="store_true", help="XLA-compile the training step")
+    g.add_argument("--no-export", dest="export", action="store_false",
+                   help="do not write the run's saved_model/ at the end (quicker for experiments; "
+                        "`irpath export --model RUN --out DIR` writes it later)")
     g.add_argument("--mpp", type=float, default=None, metavar="M",
                    help="µm per pixel of the training images, recorded in the run (resolution.json); "
                         "`irpath predict` then reads slides at this resolution")
@@ -141,7 +144,8 @@ def run(args) -> int:
                              mixed_precision=args.mixed_precision, jit_compile=args.jit_compile))
     from irpath.train import run as train_run
 
-    train_run(method, method.data_from_args(args), args.out, model_cfg, train_cfg, strategy=strategy)
+    train_run(method, method.data_from_args(args), args.out, model_cfg, train_cfg, strategy=strategy,
+              export=args.export)
     if args.mpp is not None:
         from irpath.inference.loading import record_mpp
 

@@ -64,7 +64,7 @@ def _prepare_ir(path, axis, tissue_file, lazy: bool) -> PreparedImage:
     target = np.asarray(axis, np.float64)
     if lazy:
         from irpath.spectra import check_spectra, tissue_mask
-        from irpath.spectra.mask import spans_amide_band
+        from irpath.spectra.mask import band_tissue_mask, spans_amide_band
 
         cube = read_cube(path, mmap=True)
         source = scan = cube.data
@@ -83,8 +83,10 @@ def _prepare_ir(path, axis, tissue_file, lazy: bool) -> PreparedImage:
             from irpath.io import read_mask
 
             tissue = read_mask(tissue_file, cube.shape[:2]) & cube.valid
+        elif spans_amide_band(wn):  # the low-cost read: the amide I band only
+            tissue = band_tissue_mask(cube.data, cube.valid, axis=wn)
         else:
-            tissue = tissue_mask(scan, cube.valid, axis=wn if spans_amide_band(wn) else None)
+            tissue = tissue_mask(scan, cube.valid)
         display = amide_image(cube.data, wn)
         return PreparedImage(Path(path), None, source, tile_prepare, tissue, display)
     data, valid, tissue = prepare_spot(path, target, tissue_file)

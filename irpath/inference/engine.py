@@ -25,7 +25,7 @@ def plan_for(predictor, prepared, *, memory_limit=None, tile=None, overlap=None,
 
 
 def _tissue_skip(prepared):
-    """``skip(box)``: True for a tile without tissue (slides with a tissue mask only)."""
+    """``skip(box)``: True for a tile without tissue (slides and tiled IR mosaics with a tissue mask only)."""
     if not getattr(prepared, "skip_background", False):
         return None
     tissue = prepared.tissue
@@ -98,7 +98,9 @@ def prepare_input(predictor, path, *, mpp: float | None = None, level: int | Non
     Slides and pyramids (:func:`irpath.io.sources.is_big_image`) are prepared lazily at
     ``mpp`` / ``level`` (default: the model's recorded µm/px, else level 0) and always
     tiled, over tissue only unless ``tissue == "none"``. Other files are read whole
-    when the plan says the whole-image pass fits ``memory_limit``, else lazily.
+    when the plan says the whole-image pass fits ``memory_limit``, else lazily; a tiled
+    IR cube (a mosaic) is then also predicted over tissue only (the amide I mask, or
+    the ``tissue`` mask file) unless ``tissue == "none"``.
     """
     from irpath.io.sources import is_big_image, open_image
 
@@ -128,4 +130,6 @@ def prepare_input(predictor, path, *, mpp: float | None = None, level: int | Non
                               tissue_file=tissue_file)
     if tissue == "none":
         prepared.tissue = np.ones(prepared.shape, bool)
+    elif method.modality == "ir" and not plan.whole:  # mosaics: tiles without tissue are not computed
+        prepared.skip_background = True
     return prepared, plan

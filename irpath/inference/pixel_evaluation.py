@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from irpath.errors import ConfigError, ShapeError
+from irpath.errors import ConfigError
 
 
 def _label(path: Path, k: int) -> np.ndarray:
@@ -27,11 +27,13 @@ def _label(path: Path, k: int) -> np.ndarray:
 
 
 def evaluate_pixels(predictor, data, out_dir, *, threshold: float | None = None,
-                    tile_limit: int | None = None, memory_limit: int | None = None) -> dict:
+                    tile_limit: int | None = None, memory_limit: int | None = None,
+                    mpp: float | None = None) -> dict:
     """Pixel accuracy and per-class Dice of the model's maps on ``data`` (predicted as
-    ``predict`` does, whole or tiled as memory allows); writes ``out_dir/report.json``
-    and returns the report."""
-    from irpath.inference.predict import predict_maps
+    ``predict`` does, whole or tiled as memory allows, at ``mpp`` µm/px: see
+    :mod:`irpath.inference.resolution`); writes ``out_dir/report.json`` and returns the report."""
+    from irpath.inference.engine import predict_maps
+    from irpath.inference.resolution import evaluation_input, labels_on_grid
     from irpath.io import read_manifest
     from irpath.io.paths import atomic_write_json, make_output_dir
 
@@ -43,15 +45,12 @@ def evaluate_pixels(predictor, data, out_dir, *, threshold: float | None = None,
     thr = 0.5 if thr is None else thr
     confusion, rows = None, []
     for row in manifest.rows:
-        prepared = method.prepare(row.image, cfg)
-        maps = np.asarray(predict_maps(predictor, prepared, tile_limit=tile_limit,
-                                       memory_limit=memory_limit, progress=False))
+        prepared, plan = evaluation_input(predictor, row.image, mpp=mpp, memory_limit=memory_limit,
+                                          tile_limit=tile_limit)
+        maps = np.asarray(predict_maps(predictor, prepared, plan=plan, progress=False))
         k = maps.shape[-1]
         pred = (maps[..., 0] >= thr).astype(np.int64) if k == 1 else np.argmax(maps, -1)
-        truth = _label(Path(row.label), k)
-        if truth.shape != pred.shape:
-            raise ShapeError(f"{row.label}: label is {truth.shape[1]} x {truth.shape[0]}, the image "
-                             f"{pred.shape[1]} x {pred.shape[0]}")
+        truth = labels_on_grid(_label(Path(row.label), k), prepared, row.label)
         n = max(k, 2)
         cm = np.bincount(truth.ravel() * n + pred.ravel(), minlength=n * n).reshape(n, n)
         confusion = cm if confusion is None else confusion + cm

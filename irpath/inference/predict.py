@@ -237,7 +237,7 @@ def predict_files(predictor: Predictor, inputs, out_dir, *, threshold: float | N
     check_free_space(out, sum(4 * h * w * k for h, w in shapes), "the maps")
     if len(todo) < len(inputs):
         print(f"{len(inputs) - len(todo)} image(s) already complete in {out}: skipped", file=sys.stderr)
-    if workers or scheduler:
+    if todo and (workers or scheduler):  # nothing left to do: no cluster
         from irpath.inference.cohort import run_cohort
 
         for i, row in run_cohort(predictor.source, predictor.method, [(inputs[i], stems[i]) for i in todo],

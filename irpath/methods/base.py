@@ -56,6 +56,8 @@ class EvaluateOptions:
         memory_limit: bytes a whole-image pass may use (None: a quarter of the available memory).
         geojson: also write the predictions as QuPath GeoJSON (``geojson/<name>.geojson``).
         simplify: their polygon simplification tolerance in map pixels (None: 0.5).
+        mpp: read the images at this µm/px (``--mpp``; None: the run's recorded µm/px for
+            slides and pyramids), see :mod:`irpath.inference.resolution`.
     """
 
     data: str | None = None
@@ -63,6 +65,7 @@ class EvaluateOptions:
     memory_limit: int | None = None
     geojson: bool = False
     simplify: float | None = None
+    mpp: float | None = None
 
     @classmethod
     def from_values(cls, values: dict):
@@ -331,7 +334,7 @@ class Method:
         from irpath.inference.pixel_evaluation import evaluate_pixels
 
         return evaluate_pixels(predictor, options.data, out_dir, tile_limit=options.tile_limit,
-                               memory_limit=options.memory_limit)
+                               memory_limit=options.memory_limit, mpp=options.mpp)
 
     def brief(self, report: dict) -> dict:
         """The headline numbers ``irpath evaluate`` prints as one JSON line."""

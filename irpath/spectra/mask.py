@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from irpath.errors import ConfigError, InvalidValuesError, ShapeError
-from irpath.io.cube import row_blocks
+from irpath.io.cube import release_pages, row_blocks
 from irpath.io.axis import check_axis
 
 #: Amide I band (cm^-1) used as the absorbance measure when an axis is given.
@@ -94,6 +94,43 @@ def tissue_mask(cube: np.ndarray, valid=None, *, rel_threshold: float = 0.1,
         keep[a:b] &= np.isfinite(block).all(axis=-1) & (block != 0).any(axis=-1)
         with np.errstate(invalid="ignore"):
             level[a:b] = block[..., band].mean(axis=-1, dtype=np.float64)
+    if not keep.any():
+        return keep
+    reference = np.percentile(level[keep], REFERENCE_PERCENTILE)
+    return keep & (level >= rel_threshold * reference)
+
+
+def band_tissue_mask(cube, valid=None, *, axis, rel_threshold: float = 0.1, amide_band=None) -> np.ndarray:
+    """:func:`tissue_mask` read from the amide I band's channels only, a row block at a time.
+
+    The low-cost mask of a mosaic: only the band's channels are copied out of each block
+    (for a BSQ memory map, only those bands' pages are read), so memory stays bounded by
+    one block of the band. Background: ``valid`` False, a band with NaN/Inf or all zero,
+    or a band mean below ``rel_threshold`` times its 99th percentile over the rest; for
+    cubes that passed :func:`check_spectra` this is :func:`tissue_mask` with ``axis``.
+
+    Args:
+        cube: (H, W, C) array-like with basic slicing (np.memmap, ``Cube.data``).
+        valid: (H, W) bool, None = all valid.
+        axis: (C,) wavenumbers of ``cube`` (must span ``amide_band``).
+        rel_threshold, amide_band: as :func:`tissue_mask`.
+
+    Returns:
+        (H, W) bool, True on tissue.
+    """
+    if not 0.0 <= rel_threshold < 1.0:
+        raise ConfigError(f"rel_threshold must be in [0, 1), got {rel_threshold}")
+    band = _band_slice(axis, cube.shape[-1], amide_band or AMIDE_I_BAND)
+    keep = _valid(valid, cube.shape).copy()
+    level = np.zeros(cube.shape[:2], dtype=np.float64)
+    step = max(1, (64 << 20) // max(1, int(cube.shape[1]) * (band.stop - band.start) * 8))
+    for a in range(0, cube.shape[0], step):
+        b = min(cube.shape[0], a + step)
+        block = np.asarray(cube[a:b, :, band], dtype=np.float64)
+        keep[a:b] &= np.isfinite(block).all(axis=-1) & (block != 0).any(axis=-1)
+        with np.errstate(invalid="ignore"):
+            level[a:b] = block.mean(axis=-1)
+        release_pages(cube)  # memory maps: unmap the block's pages
     if not keep.any():
         return keep
     reference = np.percentile(level[keep], REFERENCE_PERCENTILE)

@@ -83,7 +83,7 @@ class TrainContext:
 
 
 def run(method, data: dict, out_dir, model_cfg, train_cfg, *, strategy=None,
-        verbose: int | None = None) -> dict:
+        verbose: int | None = None, export: bool = True) -> dict:
     """Train ``method`` on ``data`` into run directory ``out_dir``, resuming a run there.
 
     Args:
@@ -93,6 +93,8 @@ def run(method, data: dict, out_dir, model_cfg, train_cfg, *, strategy=None,
         model_cfg, train_cfg: the recipe.
         strategy: a ``tf.distribute`` strategy; default :func:`irpath.train.strategy.make_strategy`.
         verbose: Keras verbosity; default a bar on a terminal, else a line per epoch.
+        export: write the final phase's ``saved_model/`` (False: ``irpath export`` writes it
+            later; a ``saved_model/`` left by an earlier end of the run is removed, being out of date).
 
     Returns:
         The final phase's summary (also ``out_dir/train_summary.json``).
@@ -119,7 +121,7 @@ def run(method, data: dict, out_dir, model_cfg, train_cfg, *, strategy=None,
             summaries[phase.name] = json.loads(run_dir.summary.read_text())
         else:
             summaries[phase.name] = _train_phase(method, run_dir, phase, loaded, strategy, previous,
-                                                 prints, verbose, export=phase.export and last)
+                                                 prints, verbose, export=export and phase.export and last)
         previous[phase.name] = run_dir
     summary = summaries[phases[-1].name]
     earlier = {k: v for k, v in summaries.items() if k != phases[-1].name}
@@ -173,6 +175,11 @@ def finish(run: RunDirectory, method, *, fit_info: dict | None = None, export: b
     atomic_save(method.inference_model(best), run.inference)
     if export:
         export_model(run.path, run.saved_model, overwrite=True, quiet=True)
+    elif run.saved_model.exists():  # from an earlier end of this run: out of date now
+        import shutil
+
+        shutil.rmtree(run.saved_model)
+        log(f"removed the out-of-date {run.saved_model} (`irpath export --model {run.path} --out DIR` writes one)")
     history = read_history(run.history)
     if history:
         plot_history(history, run.path / "history.png")

@@ -662,7 +662,7 @@ def test_sigkill_during_each_writer_then_a_rerun_completes(run_copy, tiny_run, d
     driver.write_text(KILL_DRIVER)
     spot = str(data["test"].parent / "spot_000.hdr")
     jobs = {  # writer: (argv, the file whose rename is killed)
-        "checkpoint": (train_argv(tiny_tma, run_copy, "--epochs", "16"), "last.keras"),
+        "checkpoint": (train_argv(tiny_tma, run_copy, "--epochs", "16", "--no-export"), "last.keras"),
         "export": (["export", "--model", str(tiny_run), "--out", str(tmp_path / "exp" / "saved")], "saved"),
         "correct": (["correct", "--input", spot, "--out", str(tmp_path / "corr"), "--no-progress"],
                     "spot_000.img"),

@@ -21,13 +21,13 @@ def _die_once(marker):
 
 
 @pytest.mark.slow
-def test_workers_match_serial_rerun_skips_killed_worker_retried(tmp_path, capsys):
+def test_workers_match_serial_rerun_skips_killed_worker_retried(tmp_path, capsys, monkeypatch):
     from irpath.demo.textures import write_texture_set
 
     write_texture_set(tmp_path / "data", 4, 32, seed=3)
     assert main(["train", "fcn", "--train-manifest", str(tmp_path / "data" / "manifest.csv"),
                  "--val-manifest", str(tmp_path / "data" / "manifest.csv"), "--out", str(tmp_path / "run"), "--epochs", "1", "--cut", "block1_conv2",
-                 "--decoder", "conv:3:4", "--lr", "1e-3", "--mpp", "1.5"]) == 0
+                 "--decoder", "conv:3:4", "--lr", "1e-3", "--mpp", "1.5", "--no-export"]) == 0
     from irpath.inference.loading import recorded_mpp
 
     assert recorded_mpp(tmp_path / "run") == 1.5  # the training resolution is recorded in the run
@@ -43,8 +43,15 @@ def test_workers_match_serial_rerun_skips_killed_worker_retried(tmp_path, capsys
         np.testing.assert_array_equal(np.load(tmp_path / "serial" / a["map"]),
                                       np.load(tmp_path / "dask" / b["map"]))
     capsys.readouterr()
+    import distributed
+
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("a re-run with nothing left to do started a cluster")
+
+    monkeypatch.setattr(distributed, "LocalCluster", no_cluster)
     assert main(base + ["--out", str(tmp_path / "dask"), "--workers", "2"]) == 0
     assert "3 image(s) already complete" in capsys.readouterr().err
+    monkeypatch.undo()
     # a worker killed mid-run: its task is retried on a restarted worker; the outputs still match
     from irpath.inference.loading import load_predictor
     from irpath.inference.predict import predict_files

@@ -27,7 +27,7 @@ def test_train_starts_from_a_recipe_file_and_flags_override_it(tiny_tma, tmp_pat
     f.write_text(json.dumps(recipe))
     run = tmp_path / "run"
     assert main(["train", "compsegnet", "--config", str(f), "--epochs", "1", "--train-manifest",
-                 str(tiny_tma["train"]), "--val-manifest", str(tiny_tma["val"]), "--out", str(run)]) == 0
+                 str(tiny_tma["train"]), "--val-manifest", str(tiny_tma["val"]), "--out", str(run), "--no-export"]) == 0
     saved = json.loads((run / "config.json").read_text())
     assert saved["model"]["filters"] == 4 and saved["model"]["depth"] == 1      # from the file
     assert saved["model"]["alpha"] == 0.05 and saved["model"]["threshold"] == 0.3  # no flag for threshold

@@ -96,13 +96,14 @@ def _weights(path):
 @pytest.mark.slow
 def test_toy_method_trains_resumes_after_a_kill_and_under_two_workers(tiles, tmp_path):
     ref, killed, workers = tmp_path / "ref", tmp_path / "killed", tmp_path / "workers"
-    done = _train(tmp_path, tiles, ref, "--epochs", "4")
+    done = _train(tmp_path, tiles, ref, "--epochs", "4", "--no-export")
     assert done.returncode == 0, done.stderr[-2000:]
-    first = _train(tmp_path, tiles, killed, "--epochs", "4", kill_at="2:1")  # in epoch 3, step 2
+    first = _train(tmp_path, tiles, killed, "--epochs", "4", "--no-export", kill_at="2:1")  # in epoch 3, step 2
     assert first.returncode != 0 and _history(killed) == _history(ref)[:2]
-    again = _train(tmp_path, tiles, killed, "--epochs", "4")
+    again = _train(tmp_path, tiles, killed, "--epochs", "4", "--no-export")
     assert again.returncode == 0 and "resuming" in again.stderr, again.stderr[-2000:]
     assert _history(killed) == _history(ref)                             # the same losses ...
+    assert not (killed / "saved_model").exists()                         # --no-export
     for a, b in zip(_weights(killed / "best.keras"), _weights(ref / "best.keras")):
         np.testing.assert_array_equal(a, b)                               # ... and the same weights
     two = _train(tmp_path, tiles, workers, "--epochs", "2", "--local-workers", "2")
@@ -189,3 +190,18 @@ def test_readme_shows_the_toy_method_as_it_is_tested():
     readme = (ROOT / "README.md").read_text()
     code = (ROOT / "tests" / "methods" / "toy_method.py").read_text()
     assert f"```python\n{code}```" in readme and len(code.splitlines()) < 80
+
+
+def test_no_export_skips_the_saved_model_and_removes_an_out_of_date_one(toy_registered, tiles, tmp_path, capsys):
+    run = tmp_path / "run"
+    base = ["train", "toy", "--train", str(tiles["train"]), "--val", str(tiles["val"]), "--out", str(run),
+            "--lr", "0.1"]
+    assert main(base + ["--epochs", "1"]) == 0
+    assert (run / "saved_model" / "saved_model.pb").exists()
+    capsys.readouterr()
+    assert main(base + ["--epochs", "2", "--no-export"]) == 0  # resumed for one more epoch
+    assert "out-of-date" in capsys.readouterr().err
+    assert not (run / "saved_model").exists()  # the epoch-1 export no longer matches the run
+    summary = json.loads((run / "train_summary.json").read_text())
+    assert summary["epochs"] == 2 and summary["saved_model"] is None
+    assert (run / "segmenter.keras").exists()

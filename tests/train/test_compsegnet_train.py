@@ -61,7 +61,7 @@ def test_two_replica_mirrored_strategy(tiny_tma, tmp_path):
     strategy = make_strategy(["/cpu:0", "/cpu:1"])
     assert strategy.num_replicas_in_sync == 2
     summary = train_run(get_method("compsegnet"), {"train_manifest": tiny_tma["train"], "val_manifest": tiny_tma["val"]}, tmp_path / "run", tiny_model_config(),
-                    TrainConfig(epochs=1, batch_size=3), strategy=strategy, verbose=0)
+                    TrainConfig(epochs=1, batch_size=3), strategy=strategy, verbose=0, export=False)
     assert summary["replicas"] == 2 and summary["global_batch"] == 6
     pred = load_predictor(tmp_path / "run")
     cube = np.random.default_rng(0).random((1, 24, 24, 450)).astype(np.float32)
@@ -144,7 +144,7 @@ def test_cosine_schedule_values_and_resume(tiny_tma, tmp_path):
 
     out = tmp_path / "run"
     two = TrainConfig(epochs=2, batch_size=4, lr=TINY_LR, lr_schedule="cosine")
-    train_run(get_method("compsegnet"), {"train_manifest": tiny_tma["train"], "val_manifest": tiny_tma["val"]}, out, tiny_model_config(), two, verbose=0)
+    train_run(get_method("compsegnet"), {"train_manifest": tiny_tma["train"], "val_manifest": tiny_tma["val"]}, out, tiny_model_config(), two, verbose=0, export=False)
     from irpath.inference.loading import load_keras_model
 
     opt = load_keras_model(out / "checkpoints" / "last.keras", compile=True).optimizer
@@ -155,7 +155,7 @@ def test_cosine_schedule_values_and_resume(tiny_tma, tmp_path):
     assert opt._learning_rate.decay_steps == 2 * per_epoch
     # Resuming to 4 epochs stretches the curve over 4 epochs (it restarts halfway down).
     train_run(get_method("compsegnet"), {"train_manifest": tiny_tma["train"], "val_manifest": tiny_tma["val"]}, out, tiny_model_config(),
-          TrainConfig(epochs=4, batch_size=4, lr=TINY_LR, lr_schedule="cosine"), verbose=0)
+          TrainConfig(epochs=4, batch_size=4, lr=TINY_LR, lr_schedule="cosine"), verbose=0, export=False)
     opt = load_keras_model(out / "checkpoints" / "last.keras", compile=True).optimizer
     assert opt._learning_rate.decay_steps == int(opt.iterations) == 4 * per_epoch
     assert float(opt.learning_rate) == pytest.approx(0.0, abs=1e-9)

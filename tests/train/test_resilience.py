@@ -44,7 +44,7 @@ def _cmd(driver, tma, out, *extra):
     return [sys.executable, str(driver), "train", "compsegnet", "--train-manifest", str(tma["train"]),
             "--val-manifest", str(tma["val"]), "--out", str(out), "--filters", "4", "--depth", "2",
             "--batch-size", "3", "--epochs", str(EPOCHS), "--lr", str(TINY_LR), "--seed", "5",
-            "--deterministic", *extra]
+            "--deterministic", "--no-export", *extra]
 
 
 def _run(cmd, kill_at=None, tmpdir=None):
@@ -173,7 +173,7 @@ def test_mixed_precision_and_xla_train_through_the_cli(tiny_tma, tmp_path):
     cmd = [sys.executable, "-m", "irpath", "train", "compsegnet", "--train-manifest",
            str(tiny_tma["train"]), "--val-manifest", str(tiny_tma["val"]), "--out", str(out),
            "--filters", "4", "--depth", "2", "--batch-size", "4", "--epochs", "2",
-           "--lr", str(TINY_LR), "--mixed-precision", "--jit-compile"]
+           "--lr", str(TINY_LR), "--mixed-precision", "--jit-compile", "--no-export"]
     res = _run(cmd)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "mixed precision, jit compile" in res.stderr

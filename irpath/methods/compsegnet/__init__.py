@@ -220,6 +220,9 @@ class CompSegNet(Method):
 
         if not options.manifest:
             raise ConfigError("evaluate compsegnet needs --manifest CSV (the labelled test spots)")
+        if options.mpp is not None:
+            raise ConfigError("evaluate compsegnet: --mpp does not apply: IR cubes record no pixel size, "
+                              "so spots are scored on their own pixel grid; drop --mpp")
         return evaluate(predictor, options.manifest, out_dir, threshold=options.threshold,
                         tile_limit=options.tile_limit, tta=options.tta,
                         memory_limit=options.memory_limit, geojson=options.geojson, simplify=options.simplify)

@@ -210,7 +210,8 @@ class VggFcn(Method):
             raise ConfigError("evaluate fcn needs --manifest CSV|DIR (labelled images: an image,label "
                               "manifest or an images/ + labels/ folder)")
         return evaluate(predictor, data, out_dir, class_map=options.class_map, geojson=options.geojson,
-                        simplify=options.simplify)
+                        simplify=options.simplify, mpp=options.mpp, memory_limit=options.memory_limit,
+                        tile_limit=options.tile_limit)
 
     def brief(self, report: dict) -> dict:
         out = {k: report.get(k) for k in ("n_images", "pixel_accuracy", "mean_iou", "mean_dice",

@@ -99,30 +99,44 @@ def plot_classes(display, pred, path, *, truth=None, title: str = "") -> Path:
     return save_figure(fig, path, dpi=100)
 
 
-def _geojson_pairs(predictor, data, class_map):
-    """``(image path, label path, prepared, truth)`` of a manifest of image + QuPath GeoJSON
-    rows: the image read at the model's recorded µm/px (slides; else as it is), the truth
-    rasterised on that grid with :data:`~irpath.data.slide_crops.IGNORE` unannotated."""
-    from irpath.data.prepare_source import prepare_slide
+def _geojson_pairs(predictor, data, class_map, *, mpp=None, memory_limit=None, tile_limit=None):
+    """``(image path, label path, prepared, plan, truth)`` of a manifest of image + QuPath
+    GeoJSON rows: the image read as predict reads it at ``mpp`` (default: the model's
+    recorded µm/px for slides; else as it is), the truth rasterised on that grid with
+    :data:`~irpath.data.slide_crops.IGNORE` unannotated."""
     from irpath.data.slide_crops import IGNORE, geojson_rows
-    from irpath.inference.loading import recorded_mpp
+    from irpath.inference.resolution import evaluation_input
     from irpath.io.qupath import FCN_DEFAULT_CLASS_MAP, parse_class_map, rasterise
-    from irpath.io.sources import is_big_image
 
     cmap = parse_class_map(class_map, CLASS_NAMES, FCN_DEFAULT_CLASS_MAP)
-    mpp = recorded_mpp(predictor.source) if predictor.source else None
     for row in geojson_rows(data, cmap, ("annotation",)):
-        if is_big_image(row.image):
-            prepared = prepare_slide(row.image, "rgb", mpp=mpp, tissue="none")
-            grid, scale = prepared.source.shape[:2], prepared.downsample
+        prepared, plan = evaluation_input(predictor, row.image, mpp=mpp, memory_limit=memory_limit,
+                                          tile_limit=tile_limit)
+        scale = float(getattr(prepared, "downsample", 1.0))
+        yield row.image, row.label, prepared, plan, rasterise(row.objects, prepared.shape, scale=scale,
+                                                              fill=IGNORE)
+
+
+def _label_pairs(predictor, pairs, *, mpp=None, memory_limit=None, tile_limit=None):
+    """``(image path, label path, prepared, plan, truth)`` of colour-label pairs: the image as
+    predict reads it at ``mpp``, the labels brought to its grid by nearest neighbour."""
+    from irpath.inference.resolution import evaluation_input, labels_on_grid
+    from irpath.io.colour_labels import read_colour_labels
+    from irpath.methods.fcn.data import read_pair
+
+    for image, label in pairs:
+        prepared, plan = evaluation_input(predictor, image, mpp=mpp, memory_limit=memory_limit,
+                                          tile_limit=tile_limit)
+        if getattr(prepared, "image_source", None) is None:
+            truth = read_pair(image, label)[1]
         else:
-            prepared = predictor.method_obj.prepare(row.image, predictor.config)
-            grid, scale = prepared.data.shape[:2], 1.0
-        yield row.image, row.label, prepared, rasterise(row.objects, grid, scale=scale, fill=IGNORE)
+            truth = labels_on_grid(read_colour_labels(label), prepared, label)
+        yield image, label, prepared, plan, truth
 
 
 def evaluate(predictor, data, out_dir, *, overlays: bool = True, class_map: str | None = None,
-             geojson: bool = False, simplify: float | None = None) -> dict:
+             geojson: bool = False, simplify: float | None = None, mpp: float | None = None,
+             memory_limit: int | None = None, tile_limit: int | None = None) -> dict:
     """Evaluate a VGG16-FCN on labelled images; write report.json and pictures.
 
     Args:
@@ -135,29 +149,41 @@ def evaluate(predictor, data, out_dir, *, overlays: bool = True, class_map: str 
         out_dir: the evaluation directory (created).
         overlays: also write ``overlays/*.png``.
         geojson, simplify: also write ``geojson/<stem>.geojson`` (QuPath objects of the predictions).
+        mpp: read the images at this µm/px (labels by nearest neighbour onto that grid); see
+            :mod:`irpath.inference.resolution`.
+        memory_limit, tile_limit: whole image or tiles, as predict decides.
 
     Returns:
         The report dict (see the module docstring).
     """
-    from irpath.inference.predict import predict_maps, unique_stems
+    from irpath.inference.engine import predict_maps
+    from irpath.inference.predict import unique_stems
     from irpath.io.colour_labels import write_colour_labels
     from irpath.metrics import confusion_matrix, pixel_report
     from irpath.data.slide_crops import is_geojson_manifest
-    from irpath.methods.fcn.data import list_pairs, read_pair
+    from irpath.inference.resolution import display_on_grid
+    from irpath.methods.fcn.data import list_pairs
 
     out = Path(out_dir)
     (out / "predictions").mkdir(parents=True, exist_ok=True)
-    method, cfg = predictor.method_obj, predictor.config
     qupath = is_geojson_manifest(data)  # labels are QuPath GeoJSON files
-    pairs = [r[:2] for r in _geojson_pairs(predictor, data, class_map)] if qupath else list_pairs(data)
-    items = _geojson_pairs(predictor, data, class_map) if qupath else (
-        (i, lab, method.prepare(i, cfg), read_pair(i, lab)[1]) for i, lab in pairs)
+    how = dict(mpp=mpp, memory_limit=memory_limit, tile_limit=tile_limit)
+    if qupath:
+        from irpath.data.slide_crops import geojson_rows
+        from irpath.io.qupath import FCN_DEFAULT_CLASS_MAP, parse_class_map
+
+        cmap = parse_class_map(class_map, CLASS_NAMES, FCN_DEFAULT_CLASS_MAP)
+        pairs = [(r.image, r.label) for r in geojson_rows(data, cmap, ("annotation",))]
+        items = _geojson_pairs(predictor, data, class_map, **how)
+    else:
+        pairs = list_pairs(data)
+        items = _label_pairs(predictor, pairs, **how)
     k = len(CLASS_NAMES)
     total = np.zeros((k, k), np.int64)
     images, ces = [], []
-    for i, ((image_path, label_path, prepared, truth), stem) in enumerate(
+    for i, ((image_path, label_path, prepared, plan, truth), stem) in enumerate(
             zip(items, unique_stems([p for p, _ in pairs])), 1):
-        probs = np.asarray(predict_maps(predictor, prepared, progress=False))
+        probs = np.asarray(predict_maps(predictor, prepared, plan=plan, progress=False))
         pred = argmax_classes(probs)
         known = truth < k  # GeoJSON: unannotated pixels are not scored
         ce = mean_cross_entropy(probs[known], truth[known])
@@ -166,7 +192,7 @@ def evaluate(predictor, data, out_dir, *, overlays: bool = True, class_map: str 
         ces.append(ce)
         write_colour_labels(out / "predictions" / f"{stem}.png", pred)
         if overlays and not qupath:
-            plot_classes(prepared.display, pred, out / "overlays" / f"{stem}.png", truth=truth,
+            plot_classes(display_on_grid(prepared), pred, out / "overlays" / f"{stem}.png", truth=truth,
                          title=f"{Path(image_path).name}: accuracy {one['pixel_accuracy']:.3f}, "
                                f"CE {ce:.3f}")
         images.append({"image": str(image_path), "label": str(label_path), "cross_entropy": ce,

@@ -219,7 +219,8 @@ class MultiLoss(Method):
 
         if not options.data:
             raise ConfigError("evaluate multiloss needs --data GLAS_DIR|MANIFEST (the labelled images)")
-        return evaluate(predictor, options.data, out_dir, geojson=options.geojson, simplify=options.simplify)
+        return evaluate(predictor, options.data, out_dir, geojson=options.geojson, simplify=options.simplify,
+                        mpp=options.mpp, memory_limit=options.memory_limit)
 
     def brief(self, report: dict) -> dict:
         out = {k: report.get(k) for k in ("mode", "n_images", "class_accuracy", "pixel_accuracy")}

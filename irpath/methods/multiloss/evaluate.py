@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from scipy import ndimage
@@ -98,8 +99,36 @@ def _group(rows: list) -> dict:
             "pixel_accuracy": float(np.mean([r["pixel_accuracy"] for r in rows]))}
 
 
+def _at_resolution(predictor, data, tiles, *, mpp=None, memory_limit=None):
+    """Yield ``(image, maps, gt, grid)`` of every tile (``grid``: its ``downsample`` and ``mpp``); a manifest's slides / pyramids (every row
+    with ``mpp``) read as predict reads them at ``mpp`` (default: the run's recorded µm/px),
+    their labels brought onto that grid by nearest neighbour (:mod:`irpath.inference.resolution`);
+    other images whole, as they are."""
+    from irpath.errors import ConfigError
+    from irpath.inference.engine import predict_maps
+    from irpath.inference.resolution import display_on_grid, evaluation_input, labels_on_grid
+    from irpath.io.sources import is_big_image
+    from irpath.methods.multiloss.data import is_glas_folder
+
+    glas = is_glas_folder(data)
+    if glas and mpp is not None:
+        raise ConfigError(f"{data}: GlaS images record no pixel size, so --mpp cannot be applied; evaluate "
+                          "without --mpp, or a manifest of slides / pyramidal TIFFs that record theirs")
+    for image, gt, name in zip(tiles.images, tiles.labels, tiles.names):
+        path = None if glas else Path(data).parent / str(name)
+        if path is not None and (mpp is not None or is_big_image(path)):
+            prepared, plan = evaluation_input(predictor, path, mpp=mpp, memory_limit=memory_limit)
+            maps = np.asarray(predict_maps(predictor, prepared, plan=plan, progress=False))
+            yield display_on_grid(prepared), maps, labels_on_grid(gt, prepared, name), prepared
+            continue
+        maps = np.asarray(predictor.predict(image[None]))[0]
+        if not np.isfinite(maps).all():
+            raise InvalidValuesError(f"{name}: the model's maps hold non-finite values")
+        yield image, maps, gt, SimpleNamespace(downsample=1.0, mpp=None)
+
+
 def evaluate(predictor, data, out_dir, *, figures: bool = True, geojson: bool = False,
-             simplify: float | None = None) -> dict:
+             simplify: float | None = None, mpp: float | None = None, memory_limit: int | None = None) -> dict:
     """Evaluate a multi-loss model and write ``report.json`` and ``figures/*.png``.
 
     Args:
@@ -108,6 +137,9 @@ def evaluate(predictor, data, out_dir, *, figures: bool = True, geojson: bool = 
         out_dir: the evaluation directory (created).
         figures: write a Fig. 2 style PNG per image.
         geojson, simplify: also write ``geojson/<stem>.geojson`` (QuPath objects of the predictions).
+        mpp: read a manifest's images at this µm/px (labels by nearest neighbour onto that grid;
+            default: the run's recorded µm/px for slides); see :mod:`irpath.inference.resolution`.
+        memory_limit: bytes a whole-image pass may use (else tiled, as predict decides).
 
     Returns:
         The report: ``class_accuracy``, ``pixel_accuracy``, ``benign`` / ``malignant``
@@ -122,11 +154,8 @@ def evaluate(predictor, data, out_dir, *, figures: bool = True, geojson: bool = 
     tiles, what = load_evaluation_tiles(data, predictor.source)
     print(f"evaluating on {what}", file=sys.stderr, flush=True)
     rows = []
-    for i, (image, gt, cls, name) in enumerate(zip(tiles.images, tiles.labels, tiles.classes,
-                                                    tiles.names)):
-        maps = np.asarray(predictor.predict(image[None]))[0]
-        if not np.isfinite(maps).all():
-            raise InvalidValuesError(f"{name}: the model's maps hold non-finite values")
+    read = _at_resolution(predictor, data, tiles, mpp=mpp, memory_limit=memory_limit)
+    for i, ((image, maps, gt, grid), cls, name) in enumerate(zip(read, tiles.classes, tiles.names)):
         parts = split_maps(maps, cfg.mode)
         row = {"image": str(name), "class": CLASSES[int(cls)]}
         if parts["scores"] is not None:
@@ -149,13 +178,10 @@ def evaluate(predictor, data, out_dir, *, figures: bool = True, geojson: bool = 
                             + (f", object Dice {row['object_dice']:.2f}" if pred_inst is not None else ""))
             row["figure"] = f"figures/{stem}.png"
         if geojson:
-            from types import SimpleNamespace
-
             from irpath.inference.outputs import write_evaluate_geojson
 
             row["geojson"] = write_evaluate_geojson(out, f"{i:03d}_{Path(str(name)).stem}", predictor, maps,
-                                                    SimpleNamespace(downsample=1.0, mpp=None),
-                                                    simplify=simplify)
+                                                    grid, simplify=simplify)
         rows.append(row)
         print(f"[{i + 1}/{len(tiles)}] {name}: " + ", ".join(
             f"{k} {row[k]:.3f}" for k in ("p_malignant", "pixel_accuracy", "object_dice") if k in row),

@@ -314,7 +314,8 @@ class Nuclei(Method):
                               "or --manifest CSV (image + QuPath GeoJSON rows)")
         return evaluate(predictor, data, out_dir, class_map=options.class_map, tta=options.tta,
                         inner_threshold=options.inner_threshold, calibrate=options.calibrate,
-                        memory_limit=options.memory_limit, geojson=options.geojson, simplify=options.simplify)
+                        memory_limit=options.memory_limit, geojson=options.geojson, simplify=options.simplify,
+                        mpp=options.mpp)
 
     def brief(self, report: dict) -> dict:
         a = report.get("all", {})

@@ -150,21 +150,25 @@ def choose_inner_threshold(maps_and_labels, *, min_area: int, radius: float,
     return table[best]["inner_threshold"], table
 
 
-def _predicted(predictor, pairs, mapping, *, tta: bool, memory_limit=None):
+def _predicted(predictor, pairs, mapping, *, tta: bool, memory_limit=None, mpp=None):
     """Yield ``(image, label_path, prepared, maps, gt)`` for each pair (a GeoJSON row,
-    ``(image, label, truth)``, is read by :func:`~.slides.prepare_geojson_item`)."""
+    ``(image, label, truth)``, is read by :func:`~.slides.prepare_geojson_item`), the image read
+    as predict reads it at ``mpp`` and its labels brought onto that grid by nearest neighbour
+    (:mod:`irpath.inference.resolution`)."""
     from irpath.errors import ShapeError
     from irpath.inference.predict import predict_maps
+    from irpath.inference.resolution import evaluation_input, labels_on_grid
     from irpath.methods.nuclei.labels import read_nuclei_label
     from irpath.methods.nuclei.slides import prepare_geojson_item
 
-    cfg, method = predictor.config, predictor.method_obj
     for image, label_path, *truth in pairs:
         if truth:
-            prepared, gt = prepare_geojson_item(predictor, image, truth[0])
+            prepared, gt = prepare_geojson_item(predictor, image, truth[0], mpp=mpp, memory_limit=memory_limit)
         else:
             gt = read_nuclei_label(label_path, mapping)
-            prepared = method.prepare(image, cfg)
+            prepared, _ = evaluation_input(predictor, image, mpp=mpp, memory_limit=memory_limit)
+            if getattr(prepared, "image_source", None) is not None:
+                gt = labels_on_grid(gt, prepared, label_path)
         if gt.shape != prepared.shape:
             raise ShapeError(f"{label_path}: label is {gt.shape[0]}x{gt.shape[1]} but {image.name} is "
                              f"{prepared.shape[0]}x{prepared.shape[1]}")
@@ -174,7 +178,8 @@ def _predicted(predictor, pairs, mapping, *, tta: bool, memory_limit=None):
 
 def evaluate(predictor, data_dir, out_dir, *, class_map=None, tta: bool = False,
              overlays: bool = True, inner_threshold: float | None = None, calibrate=None,
-             memory_limit: int | None = None, geojson: bool = False, simplify: float | None = None) -> dict:
+             memory_limit: int | None = None, geojson: bool = False, simplify: float | None = None,
+             mpp: float | None = None) -> dict:
     """Evaluate a nuclei model on a dataset folder; write report.json, overlays and instances.
 
     Images are predicted as ``irpath predict`` does (:mod:`irpath.inference.engine`):
@@ -195,6 +200,8 @@ def evaluate(predictor, data_dir, out_dir, *, class_map=None, tta: bool = False,
             (:func:`choose_inner_threshold`) and used on ``data_dir``; the
             per-threshold validation table goes to the report's ``calibration``.
         geojson, simplify: also write ``geojson/<stem>.geojson`` (QuPath objects of the predictions).
+        mpp: read the images at this µm/px (labels by nearest neighbour onto that grid; also for
+            ``calibrate``); see :mod:`irpath.inference.resolution`.
 
     Returns:
         The report dict: ``all``, ``tumour``, ``lymphocyte``, ``stroma`` (each with
@@ -204,6 +211,7 @@ def evaluate(predictor, data_dir, out_dir, *, class_map=None, tta: bool = False,
     from irpath.errors import ConfigError
     from irpath.methods.nuclei.data import find_pairs, parse_class_map
     from irpath.methods.nuclei.labels import encode_label
+    from irpath.inference.resolution import display_on_grid
     from irpath.methods.nuclei.plots import plot_nuclei
 
     cfg, method = predictor.config, predictor.method_obj
@@ -220,7 +228,7 @@ def evaluate(predictor, data_dir, out_dir, *, class_map=None, tta: bool = False,
     calibration = None
     if calibrate is not None:
         val = [(maps, gt) for *_, maps, gt in _predicted(predictor, find_pairs(calibrate), mapping, tta=tta,
-                                                                 memory_limit=memory_limit)]
+                                                                 memory_limit=memory_limit, mpp=mpp)]
         inner_threshold, table = choose_inner_threshold(val, min_area=cfg.min_area, radius=cfg.radius)
         calibration = {"data": str(calibrate), "n_images": len(val), "chosen": inner_threshold,
                        "table": table}
@@ -235,7 +243,7 @@ def evaluate(predictor, data_dir, out_dir, *, class_map=None, tta: bool = False,
         (out / "overlays").mkdir(exist_ok=True)
     rows = []
     for i, (image, label_path, prepared, maps, gt) in enumerate(
-            _predicted(predictor, pairs, mapping, tta=tta, memory_limit=memory_limit), 1):
+            _predicted(predictor, pairs, mapping, tta=tta, memory_limit=memory_limit, mpp=mpp), 1):
         result = method.postprocess(maps, prepared, cfg, threshold=threshold)
         inst = result["arrays"]["instances"]
         classes = result["classes"]
@@ -243,7 +251,7 @@ def evaluate(predictor, data_dir, out_dir, *, class_map=None, tta: bool = False,
         atomic_save_npy(out / "instances" / f"{image.stem}.npy", encode_label(inst, classes))
         if overlays:
             a = metrics["all"]
-            plot_nuclei(prepared.display, inst, classes, out / "overlays" / f"{image.stem}.png", gt=gt,
+            plot_nuclei(display_on_grid(prepared), inst, classes, out / "overlays" / f"{image.stem}.png", gt=gt,
                         title=f"{image.name}: F1 {a['f1']:.2f}  Dice {a['dice']:.2f}  "
                               f"AJI {a['aji']:.2f}  PQ {a['pq']:.2f}")
         rows.append({"image": str(image), "label": str(label_path), "n_pred": len(classes),

@@ -79,16 +79,11 @@ def geojson_items(predictor, data, class_map=None) -> list:
             for row in geojson_rows(data, cmap, OBJECT_TYPES)]
 
 
-def prepare_geojson_item(predictor, image, truth):
-    """``(prepared, gt)``: the image read at the model's recorded µm/px (slides; else as it
-    is) and its nuclei rasterised on that grid."""
-    from irpath.data.prepare_source import prepare_slide
-    from irpath.inference.loading import recorded_mpp
-    from irpath.io.sources import is_big_image
+def prepare_geojson_item(predictor, image, truth, *, mpp=None, memory_limit=None):
+    """``(prepared, gt)``: the image read as predict reads it at ``mpp`` (default: the model's
+    recorded µm/px for slides; else as it is; :func:`irpath.inference.resolution.evaluation_input`)
+    and its nuclei rasterised on that grid."""
+    from irpath.inference.resolution import evaluation_input
 
-    if is_big_image(image):
-        mpp = recorded_mpp(predictor.source) if predictor.source else None
-        prepared = prepare_slide(image, "rgb", mpp=mpp, tissue="none")
-        return prepared, truth(prepared.source.shape[:2], prepared.downsample)
-    prepared = predictor.method_obj.prepare(image, predictor.config)
-    return prepared, truth(prepared.shape[:2], 1.0)
+    prepared, _ = evaluation_input(predictor, image, mpp=mpp, memory_limit=memory_limit)
+    return prepared, truth(prepared.shape[:2], float(getattr(prepared, "downsample", 1.0)))

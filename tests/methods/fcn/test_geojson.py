@@ -26,7 +26,7 @@ def test_train_from_geojson_slides_beats_chance(slides, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "fcn", "--train-manifest", str(slides / "train.csv"), "--val-manifest",
                  str(slides / "val.csv"), "--out", str(out), "--mpp", "1.0", "--crop", "32",
-                 "--epochs", "4", "--batch-size", "4", *TINY]) == 0
+                 "--epochs", "4", "--batch-size", "4", "--no-export", *TINY]) == 0
     config = json.loads((out / "config.json").read_text())
     assert config["train"]["crop"] == 32
     history = (out / "history.csv").read_text().strip().splitlines()

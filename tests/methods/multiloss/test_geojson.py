@@ -95,7 +95,7 @@ def test_training_from_geojson_slides_beats_chance(slides, tmp_path):
     out = tmp_path / "run"
     assert main(["train", "multiloss", "--train-manifest", str(root / "train.csv"), "--val-manifest",
                  str(root / "val.csv"), "--out", str(out), "--mpp", "0.5", "--mode", "seg",
-                 "--epochs", "30", *TINY]) == 0
+                 "--epochs", "30", "--no-export", *TINY]) == 0
     from irpath.inference.loading import load_predictor
 
     _, _, rgb, truth = made["c"]

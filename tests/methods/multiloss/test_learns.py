@@ -34,7 +34,7 @@ def test_short_run_beats_chance_on_class_and_object_dice(tmp_path, capsys):
     assert main(["train", "multiloss", "--data", str(train), "--out", str(run), "--resize", "80",
                  "--tile", "40", "--crop", "40", "--filters", "8", "--depth", "2",
                  "--batch-size", "4", "--lr", "3e-3", "--epochs", "3",
-                 "--pretrain-epochs", "3"]) == 0
+                 "--pretrain-epochs", "3", "--no-export"]) == 0
     capsys.readouterr()
     out = tmp_path / "eval"
     assert main(["evaluate", "multiloss", "--model", str(run), "--data", str(_manifest(test)),

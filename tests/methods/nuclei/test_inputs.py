@@ -19,7 +19,7 @@ def folder(tmp_path):
 
 
 def _train(argv_data, out, capsys, *extra):
-    code = main(["train", "nuclei", *argv_data, "--out", str(out), "--epochs", "1", *extra])
+    code = main(["train", "nuclei", *argv_data, "--out", str(out), "--epochs", "1", "--no-export", *extra])
     return code, capsys.readouterr().err.strip().splitlines()
 
 
