@@ -55,7 +55,7 @@ class PreparedImage:
 
 
 def _prepare_ir(path, axis, tissue_file, lazy: bool) -> PreparedImage:
-    from irpath.data.cache import prepare_spot
+    from irpath.data.cache import prepare_spot_array
     from irpath.io import read_cube
     from irpath.viz.plots import amide_image
 
@@ -89,9 +89,7 @@ def _prepare_ir(path, axis, tissue_file, lazy: bool) -> PreparedImage:
             tissue = tissue_mask(scan, cube.valid)
         display = amide_image(cube.data, wn)
         return PreparedImage(Path(path), None, source, tile_prepare, tissue, display)
-    data, valid, tissue = prepare_spot(path, target, tissue_file)
-    data = np.nan_to_num(np.array(data, dtype=np.float32), copy=False, nan=0.0)
-    data[~valid] = 0.0
+    data, valid, tissue = prepare_spot_array(path, target, tissue_file)  # one prepared image, no copies
     return PreparedImage(Path(path), data, data, None, tissue, amide_image(data, target))
 
 
