@@ -4,11 +4,13 @@ Default: for each of BSQ, BIL and BIP, writes a SIZE x SIZE x CHANNELS float32 E
 mosaic (default 2048 x 2048 x 436, 6.8 GB) on an axis other than the model's
 (1801.9 -> 946.1 cm^-1), in row chunks so it is never in memory, and a REF x REF
 cube of the same kind; then, in a fresh process, runs ``predict_files`` (what
-``irpath predict`` runs) with default settings on the REF cube (in memory: the
-plan takes it whole) and on the mosaic (the plan decides: tiled), with a small
+``irpath predict`` runs) with default settings on the mosaic first (the plan
+decides: tiled), then whole on the REF cube (in memory), with a small
 450-channel CompSegNet with random weights. It prints, per interleave, whether
-each was tiled, the px/s of both and their ratio (target >= 0.8), and the peak
-RSS of the mosaic's prediction (VmHWM reset before it; target <= 2 GB), and
+each was tiled, the px/s of both and their ratio (target >= 0.8), the peak RSS
+of the process over the mosaic's prediction (VmHWM, Python + TF + model
+included; target <= 2 GB), and the whole-image path's peak above the RSS it
+started from, as a multiple of the REF cube's bytes (target <= ~2x); and
 writes the figures as JSON.
 
 ``--direct``: the former measurement (read_cube + predict_tiled by hand on one
@@ -318,7 +320,8 @@ def default_main(args, argv) -> int:
             cost = (r["ref_vm_hwm"] - r["ref_rss_before"]) / r["ref_cube_bytes"]
             print(f"{il.upper()}: whole-image path on the {args.ref}^2 cube ({_mb(r['ref_cube_bytes']).strip()}): "
                   f"peak {_mb(r['ref_vm_hwm']).strip()} from {_mb(r['ref_rss_before']).strip()} = "
-                  f"{cost:.2f}x the cube (target <= ~2x); tissue computed on the mosaic {r['tissue_fraction']}", flush=True)
+                  f"{cost:.2f}x the cube (target <= ~2x); mosaic tissue computed {r['tissue_fraction']}",
+                  flush=True)
             shutil.rmtree(folder, ignore_errors=True)
         (Path(args.json_out) if args.json_out else work.parent / "tiled_predict.json").write_text(
             json.dumps(results, indent=2) + "\n")

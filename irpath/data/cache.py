@@ -353,12 +353,25 @@ def _spot_tissue(valid, keep, level, tissue_file, name: str) -> np.ndarray:
     return keep & (level >= _REL_THRESHOLD * np.percentile(level[keep], REFERENCE_PERCENTILE))
 
 
+def _aligned_empty(shape, align: int = 64) -> np.ndarray:
+    """An uninitialised float32 array whose data start on an ``align``-byte boundary.
+
+    TensorFlow copies an unaligned ndarray twice when it becomes a tensor, an aligned
+    one once (a 400 MB input: 820 MB against 400 MB measured).
+    """
+    n = int(np.prod(shape)) * 4
+    buf = np.empty(n + align, np.uint8)
+    start = (-buf.ctypes.data) % align
+    return buf[start:start + n].view(np.float32).reshape(shape)
+
+
 def prepare_spot_array(image, target: np.ndarray, tissue_file=None):
     """:func:`prepare_spot` followed by the zeroing, in one read: the whole-image path's input.
 
     The only image-sized array is the (H, W, T) float32 result, filled row block by
     row block (an ENVI file is read through :class:`~irpath.io.sources.EnviSource`,
-    whose reads unmap the file's pages), so the read costs about one prepared image.
+    whose reads unmap the file's pages), so the read costs about one prepared image;
+    the array is 64-byte aligned, so TensorFlow takes it with one copy, not two.
 
     Returns:
         ``(data, valid, tissue)``: (H, W, T) float32 on ``target`` with NaN and invalid
@@ -371,7 +384,7 @@ def prepare_spot_array(image, target: np.ndarray, tissue_file=None):
 
         cube = dataclasses.replace(cube, data=EnviSource(image).level(0))
     h, w = cube.shape[:2]
-    data = np.empty((h, w, target.size), np.float32)
+    data = _aligned_empty((h, w, target.size))
 
     def write(a, b, out):
         data[a:b] = out

@@ -5,12 +5,15 @@ memory budget (``--memory-limit GB``, by default a quarter of the memory
 available when the command starts). The working set of a whole-image pass is
 estimated per pixel as
 
-    raw read (2 copies of C_raw values, >= 4 bytes each) + prepared input and the
-    model's own preprocessing copies (6 x C_in float32) + maps (2 x K float32)
-    + :data:`ACTIVATION_BYTES_PER_PX` of activations.
+    raw read (one copy of C_raw values, >= 4 bytes each; IR cubes are read block
+    by block into the prepared input, RGB images whole) + prepared input, its
+    tensor copy and the model's own preprocessing temporaries (5 x C_in float32)
+    + maps (2 x K float32) + :data:`ACTIVATION_BYTES_PER_PX` of activations.
 
 Measured (``benchmarks/tiled_predict.py``): a 512 x 512 x 436 ENVI cube through the
-450-channel benchmark CompSegNet peaks at 3.5 GB (13.4 kB/px); the estimate is 16.3 kB/px.
+450-channel benchmark CompSegNet peaks 2.3 GB above the process's RSS (8.9 kB/px:
+the prepared input is one array; the rest is TensorFlow's input copy and the eager
+standardisation's temporaries); the estimate is 12.8 kB/px.
 
 Otherwise the image is tiled and the peak is set by the tile, not the image.
 """
@@ -29,7 +32,7 @@ ACTIVATION_BYTES_PER_PX = 2048
 DEFAULT_TILE = 224
 DEFAULT_OVERLAP = 32
 #: Working set allowed to one tile when the tile is chosen by memory: a 450-channel IR
-#: model keeps 224 px (16 kB/px), a 3-channel RGB model gets 512 px (2.2 kB/px), whose
+#: model keeps 224 px (12.8 kB/px), a 3-channel RGB model gets 512 px (2.2 kB/px), whose
 #: overlap recomputes 14 % of the pixels instead of 36 % (benchmarks/slide_predict.py).
 TILE_BYTES = 640 * 2**20
 MAX_TILE = 512
@@ -77,7 +80,7 @@ class Plan:
 def whole_working_set(height: int, width: int, *, raw_channels: int, raw_itemsize: int,
                       in_channels: int, out_channels: int) -> int:
     """Estimated bytes of a whole-image pass (see the module docstring)."""
-    per_px = (2 * raw_channels * max(raw_itemsize, 4) + 24 * in_channels + 8 * out_channels
+    per_px = (raw_channels * max(raw_itemsize, 4) + 20 * in_channels + 8 * out_channels
               + ACTIVATION_BYTES_PER_PX)
     return int(height) * int(width) * per_px
 

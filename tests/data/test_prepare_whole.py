@@ -43,3 +43,9 @@ def test_tissue_file_on_valid_pixels(tmp_path):
     _, valid, tissue = prepare_spot_array(hdr, DEFAULT_AXIS[(DEFAULT_AXIS >= 1010) & (DEFAULT_AXIS <= 1790)],
                                           tmp_path / "t.png")
     assert tissue.sum() == 9 - 1 and not tissue[5, 2]  # the NaN pixel is not tissue
+
+
+def test_whole_input_is_aligned_for_tensorflow(tmp_path):
+    hdr = write_envi(tmp_path, _cube(np.random.default_rng(5)), "bip")
+    data, _, _ = prepare_spot_array(hdr, np.linspace(1790, 1010, 31))
+    assert data.ctypes.data % 64 == 0 and data.flags.c_contiguous and data.flags.writeable

@@ -6,7 +6,7 @@ from irpath.inference.plan import DEFAULT_TILE, MAX_TILE, TILE_BYTES, plan_predi
 
 
 def test_default_tile_follows_the_working_set_per_pixel():
-    # 450-channel IR (16 kB/px) keeps the default tile; 3-channel RGB (2.2 kB/px) gets the largest
+    # 450-channel IR (12.8 kB/px) keeps the default tile; 3-channel RGB (2.1 kB/px) gets the largest
     ir = plan_prediction(4096, 4096, raw_channels=436, raw_itemsize=4, in_channels=450, out_channels=1,
                          memory_limit=2**30)
     rgb = plan_prediction(4096, 4096, raw_channels=3, raw_itemsize=1, in_channels=3, out_channels=4,
