@@ -128,9 +128,12 @@ def child(args, run: Path, slide: Path, out: Path) -> dict:
     from irpath.inference.predict import PredictOptions, predict_files
     from irpath.io.sources import open_image
 
+    from irpath.inference.engine import prepare_input
+
     predictor = load_predictor(run)
-    # compile the tile shape first (not timed), as a second slide in a cohort would find it
-    predictor.predict_tiles(np.zeros((1, 224, 224, 3), np.float32))
+    # compile the plan's tile shape first (not timed), as a second slide in a cohort would find it
+    _, plan = prepare_input(predictor, slide, mpp=args.mpp)
+    predictor.predict_tiles(np.zeros((1, plan.tile, plan.tile, 3), np.float32))
     try:
         Path("/proc/self/clear_refs").write_text("5")
     except OSError:
@@ -151,7 +154,7 @@ def child(args, run: Path, slide: Path, out: Path) -> dict:
     grid = row["shape"][0] * row["shape"][1]
     return {"seconds": dt, "vm_hwm": hwm, "tissue_fraction": row["tissue_fraction"], "grid": row["shape"],
             "level": row["level"], "mpp": row["mpp"], "tissue_px_s": row["tissue_fraction"] * grid / dt,
-            "crop_px_s": args.crop ** 2 / t_crop, "crop_seconds": t_crop}
+            "crop_px_s": args.crop ** 2 / t_crop, "crop_seconds": t_crop, "tile": plan.tile}
 
 
 def _cohort(run, slides, out, workers) -> float:
@@ -180,7 +183,7 @@ def main(argv=None) -> int:
                                str(work / "out")], stdout=subprocess.PIPE, text=True, check=True)
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         print(f"predict --mpp {args.mpp}: level {r['level']} ({r['mpp']:g} µm/px), map {r['grid'][0]}x"
-              f"{r['grid'][1]}, {r['seconds']:.1f} s")
+              f"{r['grid'][1]}, {r['seconds']:.1f} s (tiles of {r['tile']})")
         print(f"peak RSS:        {r['vm_hwm'] / MB:8.0f} MB (VmHWM of the predicting process; target <= 2048 MB)")
         print(f"tissue computed: {100 * r['tissue_fraction']:8.1f} % of the slide's area (true tissue "
               f"{100 * frac:.1f} %)")

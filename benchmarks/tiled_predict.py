@@ -4,11 +4,13 @@ Default: for each of BSQ, BIL and BIP, writes a SIZE x SIZE x CHANNELS float32 E
 mosaic (default 2048 x 2048 x 436, 6.8 GB) on an axis other than the model's
 (1801.9 -> 946.1 cm^-1), in row chunks so it is never in memory, and a REF x REF
 cube of the same kind; then, in a fresh process, runs ``predict_files`` (what
-``irpath predict`` runs) with default settings on the REF cube (in memory: the
-plan takes it whole) and on the mosaic (the plan decides: tiled), with a small
+``irpath predict`` runs) with default settings on the mosaic first (the plan
+decides: tiled), then whole on the REF cube (in memory), with a small
 450-channel CompSegNet with random weights. It prints, per interleave, whether
-each was tiled, the px/s of both and their ratio (target >= 0.8), and the peak
-RSS of the mosaic's prediction (VmHWM reset before it; target <= 2 GB), and
+each was tiled, the px/s of both and their ratio (target >= 0.8), the peak RSS
+of the process over the mosaic's prediction (VmHWM, Python + TF + model
+included; target <= 2 GB), and the whole-image path's peak above the RSS it
+started from, as a multiple of the REF cube's bytes (target <= ~2x); and
 writes the figures as JSON.
 
 ``--direct``: the former measurement (read_cube + predict_tiled by hand on one
@@ -242,24 +244,25 @@ def make_predictor(args):
     return Predictor(predict, "compsegnet", cfg, "benchmark", predict_tiles=_compiled(model))
 
 
-def default_run(args, big: Path, ref: Path) -> dict:
-    """``predict_files`` at default settings (memory decides whole or tiles) on the REF cube
-    (in memory) and then the big one, in this fresh process; times and peak RSS."""
-    from irpath.inference.predict import PredictOptions, predict_files
-
-    predictor = make_predictor(args)
-    out = big.parent / "out"
-    in_memory = PredictOptions(memory_limit=64 * 2**30)  # the reference: whole, whatever the budget
-    t = time.perf_counter()
-    ref_row = predict_files(predictor, [ref], out / "ref", options=in_memory)["predictions"][0]
-    t_ref = time.perf_counter() - t
-    t = time.perf_counter()
-    ref_row = predict_files(predictor, [ref], out / "ref2", options=in_memory)["predictions"][0]  # warm
-    t_ref = min(t_ref, time.perf_counter() - t)
+def _reset_peak() -> int | None:
+    """Reset the kernel's peak-RSS mark (VmHWM) to the current RSS; returns that RSS."""
     try:
         Path("/proc/self/clear_refs").write_text("5")
     except OSError:
         pass
+    return _status("VmRSS")
+
+
+def default_run(args, big: Path, ref: Path) -> dict:
+    """``predict_files`` at default settings (memory decides whole or tiles) on the big cube
+    first, as a fresh ``irpath predict`` process would (its peak RSS counts the model and
+    TensorFlow), then whole on the REF cube (in memory), in this fresh process; times and
+    peak RSS of both (the REF's above the RSS it started from)."""
+    from irpath.inference.predict import PredictOptions, predict_files
+
+    predictor = make_predictor(args)
+    out = big.parent / "out"
+    rss_model = _status("VmRSS")
     sampler = RssSampler()
     sampler.start()
     t = time.perf_counter()
@@ -267,9 +270,22 @@ def default_run(args, big: Path, ref: Path) -> dict:
     t_big = time.perf_counter() - t
     sampler.stop.set()
     sampler.join()
+    big_hwm = _status("VmHWM")
+    in_memory = PredictOptions(memory_limit=64 * 2**30)  # the reference: whole, whatever the budget
+    ref_rss = _reset_peak()
+    t = time.perf_counter()
+    ref_row = predict_files(predictor, [ref], out / "ref", options=in_memory)["predictions"][0]
+    t_ref = time.perf_counter() - t
+    ref_hwm = _status("VmHWM")
+    t = time.perf_counter()
+    ref_row = predict_files(predictor, [ref], out / "ref2", options=in_memory)["predictions"][0]  # warm
+    t_ref = min(t_ref, time.perf_counter() - t)
     return {"ref_pixels": args.ref ** 2, "ref_seconds": t_ref, "ref_tiled": ref_row["tiled"],
+            "ref_rss_before": ref_rss, "ref_vm_hwm": ref_hwm,
+            "ref_cube_bytes": args.ref ** 2 * args.channels * 4,
             "pixels": args.size ** 2, "seconds": t_big, "tiled": row["tiled"],
-            "vm_hwm": _status("VmHWM"), "psutil_peak": sampler.peak or None}
+            "tissue_fraction": row.get("tissue_fraction"), "rss_model": rss_model,
+            "vm_hwm": big_hwm, "psutil_peak": sampler.peak or None}
 
 
 def default_main(args, argv) -> int:
@@ -299,7 +315,13 @@ def default_main(args, argv) -> int:
             print(f"{il.upper()}: {'tiled' if r['tiled'] else 'WHOLE'} {r['seconds']:7.1f} s {big_pxs:8.0f} px/s | "
                   f"in-memory {args.ref}^2 ({'tiled' if r['ref_tiled'] else 'whole'}) {ref_pxs:8.0f} px/s | "
                   f"ratio {r['ratio']:.2f} (target >= 0.80) | peak RSS {_mb(r['vm_hwm'])} VmHWM, "
-                  f"{_mb(r['psutil_peak'])} psutil (target <= 2048 MB)", flush=True)
+                  f"{_mb(r['psutil_peak'])} psutil (target <= 2048 MB; {_mb(r['rss_model']).strip()} "
+                  f"before it: Python, TF, model)", flush=True)
+            cost = (r["ref_vm_hwm"] - r["ref_rss_before"]) / r["ref_cube_bytes"]
+            print(f"{il.upper()}: whole-image path on the {args.ref}^2 cube ({_mb(r['ref_cube_bytes']).strip()}): "
+                  f"peak {_mb(r['ref_vm_hwm']).strip()} from {_mb(r['ref_rss_before']).strip()} = "
+                  f"{cost:.2f}x the cube (target <= ~2x); mosaic tissue computed {r['tissue_fraction']}",
+                  flush=True)
             shutil.rmtree(folder, ignore_errors=True)
         (Path(args.json_out) if args.json_out else work.parent / "tiled_predict.json").write_text(
             json.dumps(results, indent=2) + "\n")

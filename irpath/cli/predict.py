@@ -6,7 +6,7 @@ import argparse
 
 from irpath.cli.evaluate import add_method_argument
 from irpath.cli.main import start_tensorflow
-from irpath.inference.plan import DEFAULT_OVERLAP, DEFAULT_TILE
+from irpath.inference.plan import DEFAULT_OVERLAP, DEFAULT_TILE, MAX_TILE, TILE_BYTES
 
 HELP = """\
 Run a trained model (a run directory, a .keras file or an exported SavedModel)
@@ -67,7 +67,9 @@ def add_parser(sub):
     p.add_argument("--tile-limit", type=int, default=None, metavar="PIXELS",
                    help="also tile every image with more pixels (default: memory decides)")
     p.add_argument("--tile", type=int, default=None,
-                   help=f"tile size in pixels (default: the method's tile, else {DEFAULT_TILE})")
+                   help=f"tile size in pixels (default: the method's tile, else the largest multiple of 32 "
+                        f"whose working set fits {TILE_BYTES // 2**20} MB, {DEFAULT_TILE}..{MAX_TILE}: "
+                        f"{DEFAULT_TILE} for 450-channel IR models, {MAX_TILE} for RGB ones)")
     p.add_argument("--overlap", type=int, default=None,
                    help=f"tile overlap in pixels (default: the method's, else {DEFAULT_OVERLAP})")
     res = p.add_mutually_exclusive_group()

@@ -55,7 +55,7 @@ class PreparedImage:
 
 
 def _prepare_ir(path, axis, tissue_file, lazy: bool) -> PreparedImage:
-    from irpath.data.cache import prepare_spot
+    from irpath.data.cache import prepare_spot_array
     from irpath.io import read_cube
     from irpath.viz.plots import amide_image
 
@@ -67,15 +67,17 @@ def _prepare_ir(path, axis, tissue_file, lazy: bool) -> PreparedImage:
         from irpath.spectra.mask import band_tissue_mask, spans_amide_band
 
         cube = read_cube(path, mmap=True)
-        check_spectra(cube.data, cube.valid, name=str(path))
+        source = scan = cube.data
+        if Path(path).suffix.lower() == ".hdr":  # region reads in the file's interleave, pages unmapped
+            from irpath.io.cube import validity_mask
+            from irpath.io.sources import EnviSource
+
+            source = scan = EnviSource(path).level(0)  # a BSQ memmap scan would map ~4 MB per band
+            cube = dataclasses.replace(cube, _valid=validity_mask(scan, cube.ignore_value))
+        check_spectra(scan, cube.valid, name=str(path))
         from irpath.data.ir_resample import ir_tile_preparer
 
         tile_prepare = ir_tile_preparer(cube.wavenumbers, target, cube.valid, name=str(path))
-        source = cube.data
-        if Path(path).suffix.lower() == ".hdr":  # region reads in the file's interleave
-            from irpath.io.sources import EnviSource
-
-            source = EnviSource(path).level(0)
         wn = cube.wavenumbers if cube.wavenumbers is not None else target
         if tissue_file is not None:
             from irpath.io import read_mask
@@ -84,12 +86,10 @@ def _prepare_ir(path, axis, tissue_file, lazy: bool) -> PreparedImage:
         elif spans_amide_band(wn):  # the low-cost read: the amide I band only
             tissue = band_tissue_mask(cube.data, cube.valid, axis=wn)
         else:
-            tissue = tissue_mask(cube.data, cube.valid)
+            tissue = tissue_mask(scan, cube.valid)
         display = amide_image(cube.data, wn)
         return PreparedImage(Path(path), None, source, tile_prepare, tissue, display)
-    data, valid, tissue = prepare_spot(path, target, tissue_file)
-    data = np.nan_to_num(np.array(data, dtype=np.float32), copy=False, nan=0.0)
-    data[~valid] = 0.0
+    data, valid, tissue = prepare_spot_array(path, target, tissue_file)  # one prepared image, no copies
     return PreparedImage(Path(path), data, data, None, tissue, amide_image(data, target))
 
 
