@@ -25,7 +25,7 @@ Dice mean +- sd, spot AUC(s) and Dice / bound; results go to ``--json`` (default
 ``OUT/results.json``) as each row finishes; a finished run is reused.
 
 CPU-modest on purpose: 24/8/16 spots of 32-48 px and the reduced U-Net (``--base``: 16
-filters, depth 3, 20 epochs): about 1-5 min per row on 2 shared cores.
+filters, depth 3, 20 epochs): 3-12 min per row measured on 2 shared, busy cores (load 6-11).
 
     .venv/bin/python benchmarks/compsegnet_beds.py --out /tmp/cbeds \\
         --recipe 'paper=--config models/compsegnet/config.json' \\
