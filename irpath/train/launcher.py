@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -21,18 +22,44 @@ from irpath.errors import ConfigError, TrainingPreempted
 PREEMPTED = TrainingPreempted.exit_code
 
 
-def free_ports(n: int) -> list[int]:
-    """``n`` distinct TCP ports free on 127.0.0.1 right now."""
-    socks = []
+def ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for ``bind(port 0)`` and outgoing connections (Linux; else IANA's)."""
     try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(v) for v in f.read().split())
+        return lo, hi
+    except (OSError, ValueError):
+        return 49152, 65535
+
+
+def free_ports(n: int, *, rng: random.Random | None = None) -> list[int]:
+    """``n`` distinct TCP ports free on 127.0.0.1 right now, outside the ephemeral range.
+
+    Ports are drawn at random below the kernel's ephemeral range and kept only when
+    they bind. A port the kernel hands out for ``bind(0)`` or for an outgoing
+    connection (another test's workers, gRPC's own clients) cannot then take the
+    port between this check and the worker binding it, which was a real race when
+    two launches ran side by side.
+    """
+    rng = rng or random.Random()
+    lo, _ = ephemeral_range()
+    low, high = (10000, lo - 1) if lo > 11000 else (lo, 65535)
+    ports: list[int] = []
+    for _ in range(2000):
+        if len(ports) == n:
+            return ports
+        port = rng.randint(low, high)
+        if port in ports:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        ports.append(port)
+    if len(ports) == n:
+        return ports
+    raise ConfigError(f"--local-workers: found only {len(ports)} of {n} free ports on 127.0.0.1")
 
 
 def worker_configs(n: int, ports: list[int] | None = None) -> list[dict]:
