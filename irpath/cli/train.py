@@ -83,6 +83,10 @@ def add_runtime_arguments(parser) -> None:
     g.add_argument("--no-export", dest="export", action="store_false",
                    help="do not write the run's saved_model/ at the end (quicker for experiments; "
                         "`irpath export --model RUN --out DIR` writes it later)")
+    g.add_argument("--time-limit", type=float, default=None, metavar="MIN",
+                   help="stop training after the last epoch that fits in MIN minutes of wall clock "
+                        "(e.g. a cluster job's limit); the run is finished from its best model, "
+                        "and running the same command again goes on from there")
     g.add_argument("--mpp", type=float, default=None, metavar="M",
                    help="µm per pixel of the training images, recorded in the run (resolution.json); "
                         "`irpath predict` then reads slides at this resolution")
@@ -104,6 +108,12 @@ def _apply_recipe_file(args, method):
     return new
 
 
+def _multi_worker() -> bool:
+    from irpath.train.cluster import task
+
+    return task().multi_worker
+
+
 def run(args) -> int:
     method = get_method(args.method)
     if args.config:
@@ -118,6 +128,15 @@ def run(args) -> int:
 
         raise ConfigError("--jit-compile and --deterministic cannot be combined (Keras does not "
                           "XLA-compile under op determinism); drop one")
+    if args.time_limit is not None and not args.time_limit > 0:
+        from irpath.errors import ConfigError
+
+        raise ConfigError(f"--time-limit must be > 0 minutes, got {args.time_limit:g}")
+    if args.time_limit is not None and (args.local_workers or _multi_worker()):
+        from irpath.errors import ConfigError
+
+        raise ConfigError("--time-limit trains in one process only (the workers could stop at "
+                          "different epochs); drop it or --local-workers / TF_CONFIG")
     if args.local_workers:
         from irpath.train.launcher import launch, strip_flag
 
@@ -145,7 +164,7 @@ def run(args) -> int:
     from irpath.train import run as train_run
 
     train_run(method, method.data_from_args(args), args.out, model_cfg, train_cfg, strategy=strategy,
-              export=args.export)
+              export=args.export, time_limit=None if args.time_limit is None else args.time_limit * 60)
     if args.mpp is not None:
         from irpath.inference.loading import record_mpp
 

@@ -141,3 +141,34 @@ class BestAndLastCheckpoint(keras.callbacks.Callback):
         if self._stop_after_epoch is not None:
             self.preempted_at = self._stop_after_epoch
             self.model.stop_training = True
+
+
+class TimeLimit(keras.callbacks.Callback):
+    """Stop training at the end of the last epoch that fits before ``deadline`` (``time.time()``).
+
+    After each epoch (its checkpoint already saved: this callback comes after
+    :class:`BestAndLastCheckpoint`), training stops when the deadline has passed or
+    another epoch as long as the one just finished would not end before it.
+    ``stopped_after`` is then the 1-based epoch; re-running the same command resumes there.
+    """
+
+    def __init__(self, deadline: float):
+        super().__init__()
+        self.deadline = float(deadline)
+        self.stopped_after = None
+        self._begin = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        import time
+
+        self._begin = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        import time
+
+        if self.model.stop_training:  # diverged or preempted: those take precedence
+            return
+        now = time.time()
+        if now + (now - (self._begin or now)) > self.deadline:
+            self.stopped_after = epoch + 1
+            self.model.stop_training = True

@@ -83,7 +83,7 @@ class TrainContext:
 
 
 def run(method, data: dict, out_dir, model_cfg, train_cfg, *, strategy=None,
-        verbose: int | None = None, export: bool = True) -> dict:
+        verbose: int | None = None, export: bool = True, time_limit: float | None = None) -> dict:
     """Train ``method`` on ``data`` into run directory ``out_dir``, resuming a run there.
 
     Args:
@@ -95,12 +95,20 @@ def run(method, data: dict, out_dir, model_cfg, train_cfg, *, strategy=None,
         verbose: Keras verbosity; default a bar on a terminal, else a line per epoch.
         export: write the final phase's ``saved_model/`` (False: ``irpath export`` writes it
             later; a ``saved_model/`` left by an earlier end of the run is removed, being out of date).
+        time_limit: seconds of wall clock from now; training stops at the end of the last
+            epoch that fits (a later phase is then not started) and the run is finished
+            from its best model as usual. Re-running resumes where it stopped.
 
     Returns:
         The final phase's summary (also ``out_dir/train_summary.json``).
     """
+    import time
+
     from irpath.train.strategy import make_strategy
 
+    if time_limit is not None and not time_limit > 0:
+        raise ConfigError(f"--time-limit must be > 0 minutes, got {time_limit / 60:g}")
+    deadline = None if time_limit is None else time.time() + time_limit
     out_dir = Path(out_dir)
     main = RunDirectory(out_dir, own_files=tuple(method.run_outputs))
     loaded = method.load_data(data, model_cfg, train_cfg, main)
@@ -121,8 +129,13 @@ def run(method, data: dict, out_dir, model_cfg, train_cfg, *, strategy=None,
             summaries[phase.name] = json.loads(run_dir.summary.read_text())
         else:
             summaries[phase.name] = _train_phase(method, run_dir, phase, loaded, strategy, previous,
-                                                 prints, verbose, export=export and phase.export and last)
+                                                 prints, verbose, export=export and phase.export and last,
+                                                 deadline=deadline)
         previous[phase.name] = run_dir
+        if not last and summaries[phase.name].get("time_limit_epoch"):
+            log(f"the time limit ended phase {phase.name or i + 1}; later phases start when the "
+                "same command is run again")
+            return summaries[phase.name]
     summary = summaries[phases[-1].name]
     earlier = {k: v for k, v in summaries.items() if k != phases[-1].name}
     if earlier and main.is_writer:
@@ -133,7 +146,8 @@ def run(method, data: dict, out_dir, model_cfg, train_cfg, *, strategy=None,
     return summary
 
 
-def _train_phase(method, run_dir, phase, loaded, strategy, previous, prints, verbose, *, export):
+def _train_phase(method, run_dir, phase, loaded, strategy, previous, prints, verbose, *, export,
+                 deadline=None):
     run_dir.start(method.name, phase.model_cfg, phase.train_cfg, data=prints)
     ctx = TrainContext(run=run_dir, phase=phase, data=loaded, strategy=strategy, previous=dict(previous))
     ctx = dataclasses.replace(ctx, prepared=method.prepare_run(ctx))
@@ -143,7 +157,7 @@ def _train_phase(method, run_dir, phase, loaded, strategy, previous, prints, ver
                datasets=lambda global_batch: method.datasets(ctx),
                epochs=cfg.epochs, seed=cfg.seed, batch_size=cfg.batch_size, strategy=strategy,
                verbose=verbose, steps_per_epoch=steps, lr=method.learning_rate(ctx),
-               saved_objects=tuple(method.saved_objects))
+               saved_objects=tuple(method.saved_objects), deadline=deadline)
     if run_dir.is_writer:
         method.after_fit(ctx)
     return finish(run_dir, method, fit_info=info, export=export)
@@ -191,7 +205,7 @@ def finish(run: RunDirectory, method, *, fit_info: dict | None = None, export: b
                "replicas": fit_info.get("replicas"), "global_batch": fit_info.get("global_batch"),
                "seconds_this_session": round(fit_info.get("seconds", 0.0), 1),
                "segmenter": str(run.inference), "saved_model": str(run.saved_model) if export else None,
-               "runtime": fit_info.get("runtime")}
+               "runtime": fit_info.get("runtime"), "time_limit_epoch": fit_info.get("time_limit_epoch")}
     if state.get("monitor") == "val_loss":
         summary["best_val_loss"] = state.get("best_value")
     atomic_write_json(run.summary, summary)

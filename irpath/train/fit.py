@@ -22,7 +22,8 @@ def _global_batch(batch_size: int, strategy) -> int:
 def fit(run: RunDirectory, *, build: Callable[[], "keras.Model"], datasets: Callable, epochs: int,
         seed: int, batch_size: int, strategy=None, verbose: int | None = None,
         monitor: str = "val_loss", steps_per_epoch: int | None = None,
-        lr: float | None = None, saved_objects: tuple[str, ...] = ()) -> dict:
+        lr: float | None = None, saved_objects: tuple[str, ...] = (),
+        deadline: float | None = None) -> dict:
     """Train (or resume) a compiled model with checkpoints in ``run`` (one phase of
     :func:`irpath.train.run`; methods do not call it).
 
@@ -49,9 +50,13 @@ def fit(run: RunDirectory, *, build: Callable[[], "keras.Model"], datasets: Call
         lr: on resume, the learning rate to continue with (the saved optimizer's otherwise).
         saved_objects: modules to import before loading a checkpoint (they register its
             custom Keras objects).
+        deadline: a ``time.time()`` by which training stops, at the end of the last epoch
+            that fits before it (:class:`~irpath.train.callbacks.TimeLimit`); single
+            process only.
 
     Returns:
-        ``{"replicas", "global_batch", "initial_epoch", "seconds", "runtime"}``.
+        ``{"replicas", "global_batch", "initial_epoch", "seconds", "runtime",
+        "time_limit_epoch"}`` (the epoch a deadline stopped training after, else None).
 
     Raises:
         TrainingDivergedError: the loss became non-finite (checkpoints kept).
@@ -59,13 +64,16 @@ def fit(run: RunDirectory, *, build: Callable[[], "keras.Model"], datasets: Call
     """
     import keras
 
-    from irpath.train.callbacks import BestAndLastCheckpoint
+    from irpath.train.callbacks import BestAndLastCheckpoint, TimeLimit
     from irpath.train.keras_compat import enable_multi_worker_fit
     from irpath.train.preemption import PreemptionWatch
     from irpath.train.runtime import current
     from irpath.train.strategy import describe, is_multi_worker, make_strategy
 
     strategy = strategy or make_strategy()
+    if deadline is not None and is_multi_worker(strategy):
+        raise ConfigError("--time-limit trains in one process only (the workers could stop at "
+                          "different epochs); drop it or --local-workers / TF_CONFIG")
     options = current()
     global_batch = _global_batch(batch_size, strategy)
     run.checkpoints.mkdir(parents=True, exist_ok=True)
@@ -98,6 +106,7 @@ def fit(run: RunDirectory, *, build: Callable[[], "keras.Model"], datasets: Call
     with PreemptionWatch(strategy) as watch:
         checkpoint = BestAndLastCheckpoint(run.checkpoints, run.best, monitor=monitor, state=state,
                                            preemption=watch, step_offset=step)
+        limit = TimeLimit(deadline) if deadline is not None else None
         while initial_epoch < epochs and checkpoint.preempted_at is None \
                 and checkpoint.diverged_epoch is None:
             train_ds, val_ds = (_shard(d, strategy) for d in datasets(global_batch))
@@ -106,6 +115,7 @@ def fit(run: RunDirectory, *, build: Callable[[], "keras.Model"], datasets: Call
             callbacks = [keras.callbacks.CSVLogger(str(run.history), append=initial_epoch > 0),
                          checkpoint,
                          keras.callbacks.TensorBoard(log_dir=str(run.logs), write_graph=False)]
+            callbacks += [limit] if limit is not None else []
             if step:  # finish the preempted epoch first: its first `step` batches are done
                 n_steps = steps_per_epoch or int(train_ds.cardinality())  # < 0: unknown
                 if is_multi_worker(strategy) and 0 <= n_steps <= step:
@@ -119,6 +129,8 @@ def fit(run: RunDirectory, *, build: Callable[[], "keras.Model"], datasets: Call
                           shuffle=False,
                           steps_per_epoch=steps_per_epoch - step if steps_per_epoch else None)
                 initial_epoch, step = initial_epoch + 1, 0
+                if limit is not None and limit.stopped_after is not None:
+                    break
                 continue
             model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch,
                       callbacks=callbacks, verbose=verbose, shuffle=False,
@@ -136,9 +148,14 @@ def fit(run: RunDirectory, *, build: Callable[[], "keras.Model"], datasets: Call
         epoch, done = checkpoint.preempted_at
         raise TrainingPreempted(f"{run.path}: stopped by SIGTERM in epoch {epoch} after step {done}; "
                                 f"saved {run.last}. Re-run the same command to resume there")
+    stopped = limit.stopped_after if limit is not None else None
+    if stopped is not None and stopped < epochs:
+        log(f"stopped by the time limit after epoch {stopped} of {epochs}; re-run the same command "
+            "to go on from there")
     return {"replicas": strategy.num_replicas_in_sync, "global_batch": global_batch,
             "initial_epoch": int(state.get("epoch", 0)), "seconds": time.time() - t0,
-            "runtime": dataclasses.asdict(options)}
+            "runtime": dataclasses.asdict(options),
+            "time_limit_epoch": stopped if stopped is not None and stopped < epochs else None}
 
 
 def _check_runtime(run: RunDirectory, model, strategy, options, *, resumed: bool) -> None:
