@@ -159,15 +159,17 @@ class Nuclei(Method):
         p.add_argument("--encoder-filters", type=_int_list, default=d.encoder_filters, metavar="A,B,C,D",
                        help="filters per encoder stage (default ResNet34's 64,128,256,512)")
         p.add_argument("--min-area", type=int, default=d.min_area,
-                       help=f"smallest nucleus inner part kept, px (default {d.min_area})")
+                       help=f"smallest nucleus inner part kept, px (default {d.min_area}, the paper's; "
+                            "with --inner-threshold calibrate, training also tries a half and a quarter "
+                            "of it on --val and records the best)")
         p.add_argument("--radius", type=float, default=d.radius,
                        help=f"inner parts grow back by this many px (default {d.radius:g})")
         p.add_argument("--inner-threshold", type=_inner_threshold, default="calibrate",
                        metavar="calibrate|argmax|T",
                        help="inner parts of nuclei: calibrate (default: after training, the threshold "
                             "with the best object F1 on the --val images, argmax or 0.50-0.95, as "
-                            "`irpath evaluate nuclei --calibrate` picks it; recorded in the run, used by "
-                            "evaluate and predict), argmax (the paper's post-processing) or T in (0, 1): "
+                            "`irpath evaluate nuclei --calibrate` picks it, jointly with --min-area, a half "
+                            "or a quarter of it; recorded in the run, used by evaluate and predict), argmax (the paper's post-processing) or T in (0, 1): "
                             "pixels whose three inner maps sum to more than T (splits touching nuclei "
                             "whose contour the network draws faintly)")
 

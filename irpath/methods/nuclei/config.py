@@ -142,9 +142,10 @@ class NucleiTrainConfig:
         seed: seeds weights, crop order and augmentation.
         calibrate: after training, choose the model's ``inner_threshold`` on the validation
             images (the best mean object F1 over the argmax and 0.50-0.95, as ``irpath
-            evaluate nuclei --calibrate`` does) and record it in the run's config.json, so
-            ``evaluate`` and ``predict`` use it. False keeps the model config's threshold
-            (``--inner-threshold argmax`` is the paper's post-processing).
+            evaluate nuclei --calibrate`` does), jointly with its ``min_area`` (the recipe's,
+            a half or a quarter of it), and record both in the run's config.json, so
+            ``evaluate`` and ``predict`` use them. False keeps the model config's
+            post-processing (``--inner-threshold argmax`` is the paper's).
     """
 
     epochs: int = 300

@@ -93,8 +93,8 @@ def read_training_data(ctx) -> dict:
         print("warning: perceptual loss disabled: no --vgg-weights file given (VGG16 weights are "
               "never downloaded); training with the weighted cross-entropy alone", file=sys.stderr)
     if not cfg.is_resnet34:
-        log(f"note: encoder {cfg.encoder_blocks} x {cfg.encoder_filters} is not ResNet34 "
-            "(the paper's); use such trunks for tests only")
+        log(f"note: encoder {cfg.encoder_blocks} x {cfg.encoder_filters} is not the paper's ResNet34 "
+            "(narrower trunks suit small beds and CPU budgets, see models/nuclei-small)")
     log(f"reading {len(pairs['train'])} training and {len(pairs['val'])} validation images")
     images, labels = nd.read_dataset(pairs["train"], class_map=pairs["class_map"], stain=cfg.stain)
     val_images, val_labels = nd.read_dataset(pairs["val"], class_map=pairs["class_map"], stain=cfg.stain)
@@ -144,8 +144,8 @@ def after_fit(ctx) -> None:
 
 def _with_recorded_threshold(run: RunDirectory, model_cfg: NucleiConfig,
                              train_cfg: NucleiTrainConfig) -> NucleiConfig:
-    """On resume of a calibrating run, the threshold it recorded (so the recipe check passes;
-    training then calibrates again)."""
+    """On resume of a calibrating run, the threshold and min_area it recorded (so the recipe
+    check passes; training then calibrates again)."""
     import dataclasses
 
     from irpath.config import load_json
@@ -155,20 +155,25 @@ def _with_recorded_threshold(run: RunDirectory, model_cfg: NucleiConfig,
     saved = load_json(run.config)
     if CALIBRATION_KEY not in saved:
         return model_cfg
-    return dataclasses.replace(model_cfg, inner_threshold=saved.get("model", {}).get("inner_threshold"))
+    model = saved.get("model", {})
+    return dataclasses.replace(model_cfg, inner_threshold=model.get("inner_threshold"),
+                               min_area=int(model.get("min_area", model_cfg.min_area)))
 
 
 CALIBRATION_KEY = "calibration"
 
 
 def calibrate_run(run: RunDirectory, val_pairs, *, class_map=None) -> float | None:
-    """Choose the inner threshold of the run's best model on ``val_pairs`` and record it.
+    """Choose the post-processing of the run's best model on ``val_pairs`` and record it.
 
-    The choice is :func:`~irpath.methods.nuclei.evaluate.choose_inner_threshold`'s (best
-    mean object F1 over the argmax and 0.50-0.95, as ``evaluate --calibrate``). It goes
-    into the model section of ``RUN_DIR/config.json`` (``inner_threshold``; None is the
-    argmax), so the exported model, ``evaluate`` and ``predict`` use it, and the table into
-    its ``calibration`` section.
+    The choice is :func:`~irpath.methods.nuclei.evaluate.choose_postprocess`'s: the best
+    mean object F1 over the inner threshold (the argmax and 0.50-0.95, as ``evaluate
+    --calibrate``) and the smallest inner part (the recipe's ``min_area``, a half and a
+    quarter of it: :func:`~irpath.methods.nuclei.evaluate.min_area_grid`). Both go into
+    the model section of ``RUN_DIR/config.json`` (``inner_threshold``, None being the
+    argmax, and ``min_area``), so the exported model, ``evaluate`` and ``predict`` use them,
+    and the table into its ``calibration`` section (with ``recipe_min_area``, which a
+    resumed run calibrates from again).
 
     Returns:
         The chosen threshold (None: the argmax).
@@ -176,18 +181,23 @@ def calibrate_run(run: RunDirectory, val_pairs, *, class_map=None) -> float | No
     from irpath.config import load_json, save_json
     from irpath.inference.loading import load_predictor
     from irpath.methods.nuclei.data import parse_class_map
-    from irpath.methods.nuclei.evaluate import _predicted, choose_inner_threshold
+    from irpath.methods.nuclei.evaluate import _predicted, choose_postprocess, min_area_grid
 
     predictor = load_predictor(run.best, NAME)
     cfg = predictor.config
+    doc = load_json(run.config)
+    anchor = int(doc.get(CALIBRATION_KEY, {}).get("recipe_min_area", cfg.min_area))
     val = [(maps, gt) for *_, maps, gt in _predicted(predictor, val_pairs, parse_class_map(class_map),
                                                      tta=False)]
-    chosen, table = choose_inner_threshold(val, min_area=cfg.min_area, radius=cfg.radius)
-    doc = load_json(run.config)
+    chosen, min_area, table = choose_postprocess(val, min_areas=min_area_grid(anchor), radius=cfg.radius)
     doc["model"]["inner_threshold"] = chosen
-    doc[CALIBRATION_KEY] = {"n_images": len(val), "chosen": chosen, "table": table}
+    doc["model"]["min_area"] = min_area
+    doc[CALIBRATION_KEY] = {"n_images": len(val), "chosen": chosen, "min_area": min_area,
+                            "recipe_min_area": anchor, "table": table}
     save_json(run.config, **doc)
-    log(f"calibrated the inner threshold on {len(val)} validation image(s): "
-        f"{'argmax' if chosen is None else chosen} (F1 {max(r['f1'] for r in table):.3f}; "
-        f"argmax {table[0]['f1']:.3f}); recorded in {run.config}")
+    paper = next(r for r in table if r["min_area"] == anchor and r["inner_threshold"] is None)
+    log(f"calibrated the post-processing on {len(val)} validation image(s): inner threshold "
+        f"{'argmax' if chosen is None else chosen}, min area {min_area} px (F1 "
+        f"{max(r['f1'] for r in table):.3f}; the paper's argmax at {anchor} px {paper['f1']:.3f}); "
+        f"recorded in {run.config}")
     return chosen

@@ -107,3 +107,23 @@ def test_calibration_picks_a_threshold_that_splits_and_ties_go_to_the_argmax():
     # clean maps: every threshold splits them, so the argmax (first) wins the tie
     clean = _one_hot(five_class_target(label))
     assert choose_inner_threshold([(clean, label)], min_area=4, radius=1)[0] is None
+
+
+def test_calibration_lowers_min_area_only_for_small_nuclei_and_ties_keep_the_recipes():
+    from irpath.methods.nuclei.evaluate import choose_postprocess, min_area_grid
+
+    assert min_area_grid(20) == (20, 10, 5) and min_area_grid(3) == (3, 1) and min_area_grid(0) == (0,)
+    yy, xx = np.mgrid[:64, :64]
+    small = np.zeros((64, 64), np.int32)  # 9 discs of radius 3 (~29 px): inner parts of ~9 px
+    for k, (cy, cx) in enumerate([(y, x) for y in (10, 32, 54) for x in (10, 32, 54)], 1):
+        small[(yy - cy) ** 2 + (xx - cx) ** 2 <= 9] = k * 3  # id-mod-3 label: class 0 (tumour)
+    maps = _one_hot(five_class_target(small))
+    threshold, area, table = choose_postprocess([(maps, small)], min_areas=(20, 10, 5), radius=1)
+    by = {(r["min_area"], r["inner_threshold"]): r["f1"] for r in table}
+    assert by[(20, None)] == 0.0  # the paper's 20 px drops every inner part
+    assert area in (10, 5) and by[(area, threshold)] == 1.0
+    # large nuclei: every min_area finds them all, so the recipe's (first) is kept
+    big = np.zeros((64, 64), np.int32)
+    big[(yy - 32) ** 2 + (xx - 32) ** 2 <= 100] = 3
+    assert choose_postprocess([(_one_hot(five_class_target(big)), big)], min_areas=(20, 10, 5),
+                              radius=1)[:2] == (None, 20)
