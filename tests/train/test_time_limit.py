@@ -1,10 +1,8 @@
 """``--time-limit``: training stops after the last epoch that fits, the run is finished
 from what exists, and the same command resumes to the planned end."""
 
-import dataclasses
 import time
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -13,18 +11,7 @@ from irpath.errors import ConfigError
 from irpath.train.callbacks import TimeLimit
 from irpath.train.fit import fit
 from irpath.train.run_dir import RunDirectory
-
-
-@dataclasses.dataclass(frozen=True)
-class Cfg:
-    in_channels: int = 2
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainCfg:
-    epochs: int = 4
-    seed: int = 0
-    lr: float = 0.01
+from tests.train.test_nan_guard import Cfg, TrainCfg, _build
 
 
 def _datasets(batch):
@@ -33,13 +20,6 @@ def _datasets(batch):
     y = x.sum(-1, keepdims=True)
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
     return ds.repeat(), ds
-
-
-def _build():
-    inp = keras.Input((None, None, 2))
-    model = keras.Model(inp, keras.layers.Conv2D(1, 1)(inp))
-    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
-    return model
 
 
 def test_a_passed_deadline_stops_after_one_epoch_and_the_run_resumes(tmp_path):
