@@ -162,7 +162,8 @@ class RunDirectory:
             raise ConfigError(f"{self.path}: this run was trained on different data ({', '.join(moved)} "
                               "changed: manifest rows or file sizes/times); resume with the same data "
                               "or use a new --out")
-        save_json(self.config, **sections)
+        kept = {k: v for k, v in saved.items() if k not in sections}  # e.g. a method's calibration
+        save_json(self.config, **kept, **sections)
         return True
 
 

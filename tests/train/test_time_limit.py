@@ -62,3 +62,17 @@ def test_time_limit_refusals_are_one_line_with_exit_2(tmp_path, capsys, extra, m
     err = capsys.readouterr().err
     assert code == 2 and message in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_resuming_keeps_sections_a_method_added_to_config_json(tmp_path):
+    """A calibration recorded after training survives the next resume's recipe check, so a
+    run killed after that resume still resumes (nuclei records its calibration this way)."""
+    from irpath.config import load_json, save_json
+
+    run = RunDirectory(tmp_path / "run")
+    run.start("compsegnet", Cfg(), TrainCfg())
+    kw = dict(build=_build, datasets=_datasets, epochs=1, seed=0, batch_size=4, steps_per_epoch=2, verbose=0)
+    fit(run, **kw)
+    save_json(run.config, **load_json(run.config), calibration={"recipe_min_area": 20})
+    assert run.start("compsegnet", Cfg(), TrainCfg()) is True  # a resume
+    assert load_json(run.config)["calibration"] == {"recipe_min_area": 20}
