@@ -16,9 +16,11 @@ are tried: ``spot-mean``, each spot's own mean tissue spectrum (what ``irpath co
 does per cube by default; it carries the spot's mean distortion), and ``clean-mean``, the
 training spots' mean clean spectrum (a known tissue reference, as ``irpath correct
 --reference FILE`` takes). ``emsc`` and converged ``me-emsc`` correct every spot;
-``learned`` is trained on the training spots' ME-EMSC output
-(:func:`irpath.train.descatter.fit_descatter`, its own 20 % held-out split) and applied
-to the test spots. Every distance is on the test spots.
+``learned`` is trained on the training spots' ME-EMSC output with one reference for the
+study (spot-mean: the mean of the training spectra, as ``irpath correct --method
+learned`` does; clean-mean: the known one) by :func:`irpath.train.descatter.fit_descatter`
+(its own 20 % held-out split) and applied to the test spots. Every distance is on the
+test spots.
 
 Distance to clean: ``unit_rms`` = RMS over spectra and channels after scaling each
 spectrum to unit L2 norm (:func:`irpath.spectra.emsc.unit_rms_error`; EMSC-type
@@ -100,7 +102,8 @@ def run(name: str, reference: str, raw, clean, ids, axis, args) -> dict:
     """One distortion with one reference: the spot's mean (``spot-mean``, the default of
     ``irpath correct``) or the training spots' mean clean spectrum (``clean-mean``, a
     known tissue reference given as ``irpath correct --reference``)."""
-    from irpath.train.descatter import DescatterConfig, LearnedCorrector, errors, fit_descatter
+    from irpath.train.descatter import (DescatterConfig, LearnedCorrector, errors, fit_descatter,
+                                        outlier_rows)
 
     test = ids >= args.spots - args.test_spots
     ref = None if reference == "spot-mean" else clean[~test].mean(0)
@@ -112,19 +115,25 @@ def run(name: str, reference: str, raw, clean, ids, axis, args) -> dict:
         outs[method], res["seconds"][method] = per_spot(method, raw, ids, axis, ref)
         res["distance"][method] = distance(outs[method][test], clean[test])
         print(f"  {name}, {reference}: {method} done ({res['seconds'][method]:.0f} s)", flush=True)
+    # The learned corrector's targets: converged ME-EMSC with one reference for the study,
+    # as `irpath correct --method learned` makes them (spot-mean: the mean of the training
+    # spectra, its default; clean-mean: the known reference).
     me = outs["me-emsc"]
+    if ref is None:
+        me, res["seconds"]["me-emsc (study reference, learned's targets)"] = per_spot(
+            "me-emsc", raw, ids, axis, raw[~test].mean(0))
     model, rep = fit_descatter(raw[~test], me[~test], DescatterConfig(samples=int((~test).sum()),
                                                                       epochs=args.epochs))
     learned = LearnedCorrector(model, "benchmark")(raw[test])
     outs["learned"] = np.full_like(raw, np.nan)
     outs["learned"][test] = learned
     res["distance"]["learned"] = distance(learned, clean[test])
-    ok = np.isfinite(me[test]).all(1)
+    keep = ~outlier_rows(raw[test], me[test]) & np.isfinite(me[test]).all(1)
     res["learned"] = dict(held_out_errors=rep["held_out_errors"], train_errors=rep["train_errors"],
                           epochs=rep["epochs"], train_seconds=rep["train_seconds"],
                           dropped_outliers=rep["dropped_outliers"], dropped_failed=rep["dropped_failed"],
-                          test_spots_errors_vs_me_emsc=errors(learned[ok], me[test][ok], raw[test][ok]),
-                          outlier_rule=rep["outlier_rule"])
+                          test_spots_errors_vs_me_emsc=errors(learned[keep], me[test][keep], raw[test][keep]),
+                          test_spots_outliers=int((~keep).sum()), outlier_rule=rep["outlier_rule"])
     res["_outs"] = outs
     return res
 
@@ -204,7 +213,8 @@ def main(argv=None) -> int:
         print(f"  learned vs ME-EMSC: held-out split rel_rmse {100 * le['held_out_errors']['rel_rmse']:.2f} % "
               f"(train {100 * le['train_errors']['rel_rmse']:.2f} %, range_rmse "
               f"{100 * le['held_out_errors']['range_rmse']:.2f} %), test spots rel_rmse "
-              f"{100 * le['test_spots_errors_vs_me_emsc']['rel_rmse']:.2f} %; "
+              f"{100 * le['test_spots_errors_vs_me_emsc']['rel_rmse']:.2f} % "
+              f"({le['test_spots_outliers']} outliers left out); "
               f"{le['epochs']} epochs, {le['dropped_outliers']} outliers dropped", flush=True)
     figure(results, clean, raws, ids, args, out / "mie_phantom.png")
     doc = dict(args=vars(args), distance_definition="unit-norm RMS (irpath.spectra.emsc.unit_rms_error) "
