@@ -42,8 +42,9 @@ def build_descatter(n_channels: int, stats: dict, *, filters: tuple[int, ...] = 
             noise included, divided by a fitted scale, minus smooth terms); its bias
             starts at ``stats["gain"]`` (default 1). False: a learned (C, C) linear map
             of the standardised input, identity-initialised (the earlier form; it passes
-            noise on with one gain for every spectrum, and reached 16-23 % held-out
-            error on the hard phantom against 1-3 % with the gain).
+            noise on with one gain for every spectrum). On 3000 hard-phantom targets:
+            train / held-out relative error 10.6 / 16.0 % without the gain, 3.0 / 13.5 %
+            with it.
 
     Returns:
         ``(corrector, trainer)``: corrector (N, C) raw -> (N, C) corrected; trainer
