@@ -22,7 +22,8 @@ def trained():
 
 
 def test_learned_correction_moves_towards_clean(trained):
-    # measured: unit-RMS distance to clean 0.0172 -> learned 0.0049 (ME-EMSC 0.0029)
+    # measured: unit-RMS distance to clean 0.0170 -> learned 0.0032 (ME-EMSC 0.0029); held-out
+    # rel_rmse 4.3 % (learned 0.0049 before the per-spectrum gain)
     model, report, clean, raw, target = trained
     out = LearnedCorrector(model, "test")(raw)
     before, after = unit_rms_error(raw, clean), unit_rms_error(out, clean)
