@@ -137,7 +137,8 @@ def evaluate_bound(model, val: list[dict], test: list[dict]) -> dict:
 
 
 def parse_recipe(text: str) -> dict:
-    """``NAME=FLAGS`` -> {"name", "train": [flags], "correct": method|None, "threshold": float|None, "reference": FILE|None}."""
+    """``NAME=FLAGS`` -> {"name", "train": [flags], "correct": method|None,
+    "threshold": float|None, "reference": FILE|None}."""
     name, _, flags = text.partition("=")
     recipe = {"name": name.strip(), "train": [], "correct": None, "threshold": None, "reference": None}
     for token in shlex.split(flags):
