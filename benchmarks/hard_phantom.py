@@ -24,7 +24,7 @@ A recipe is ``NAME=FLAGS``: ``irpath train compsegnet`` flags appended after the
 common ``--base`` flags (later flags win), plus two optional tokens of this script:
 ``correct=emsc`` (or ``correct=me-emsc``, converged ME-EMSC, or ``correct=learned``, a
 corrector trained on the train split and reused on val/test) corrects every split with ``irpath correct``
-first, and ``threshold=T`` passes ``--threshold T`` to ``irpath evaluate``.
+first (``reference=FILE`` adds ``--reference FILE``), and ``threshold=T`` passes ``--threshold T`` to ``irpath evaluate``.
 Each row prints recipe, seed, spot AUC, Dice (mean +- sd over the test cancer
 spots), the bound's Dice, Dice / bound and wall time; results are appended to
 ``--json`` as each run finishes. ``--ensemble K`` adds, per recipe, a row for
@@ -137,12 +137,15 @@ def evaluate_bound(model, val: list[dict], test: list[dict]) -> dict:
 
 
 def parse_recipe(text: str) -> dict:
-    """``NAME=FLAGS`` -> {"name", "train": [flags], "correct": method|None, "threshold": float|None}."""
+    """``NAME=FLAGS`` -> {"name", "train": [flags], "correct": method|None,
+    "threshold": float|None, "reference": FILE|None}."""
     name, _, flags = text.partition("=")
-    recipe = {"name": name.strip(), "train": [], "correct": None, "threshold": None}
+    recipe = {"name": name.strip(), "train": [], "correct": None, "threshold": None, "reference": None}
     for token in shlex.split(flags):
         if token.startswith("correct="):
             recipe["correct"] = token.split("=", 1)[1]
+        elif token.startswith("reference="):
+            recipe["reference"] = token.split("=", 1)[1]
         elif token.startswith("threshold="):
             recipe["threshold"] = float(token.split("=", 1)[1])
         else:
@@ -160,15 +163,19 @@ def irpath(*args, log=None) -> None:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}")
 
 
-def corrected(data: Path, method: str) -> dict:
-    """Manifests of ``data`` corrected by ``irpath correct --method METHOD`` (made once, reused)."""
+def corrected(data: Path, method: str, reference: str | None = None) -> dict:
+    """Manifests of ``data`` corrected by ``irpath correct --method METHOD`` (made once,
+    reused), with ``--reference REFERENCE`` when given."""
     out = {}
+    tag = method if reference is None else f"{method}-ref-{Path(reference).stem}"
     for split in ("train", "val", "test"):
-        folder = data / f"corrected-{method}" / split
+        folder = data / f"corrected-{tag}" / split
         if not (folder / "manifest.csv").exists():
             extra = []  # learned: trained on the train split, reused on val and test
             if method == "learned" and split != "train":
-                extra = ["--corrector", data / f"corrected-{method}" / "train" / "corrector.keras"]
+                extra = ["--corrector", data / f"corrected-{tag}" / "train" / "corrector.keras"]
+            if reference is not None:
+                extra += ["--reference", reference]
             irpath("correct", "--input", data / split / "manifest.csv", "--out", folder,
                    "--method", method, "--no-progress", *extra)
         out[split] = folder / "manifest.csv"
@@ -177,7 +184,7 @@ def corrected(data: Path, method: str) -> dict:
 
 def _manifests(recipe: dict, data: Path) -> dict:
     return ({s: data / s / "manifest.csv" for s in ("train", "val", "test")}
-            if recipe["correct"] is None else corrected(data, recipe["correct"]))
+            if recipe["correct"] is None else corrected(data, recipe["correct"], recipe["reference"]))
 
 
 SCORES = ("auc", "auc_pooled", "dice_mean", "dice_std", "threshold")

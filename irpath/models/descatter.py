@@ -23,7 +23,8 @@ import numpy as np
 
 
 def build_descatter(n_channels: int, stats: dict, *, filters: tuple[int, ...] = (16, 16),
-                    kernel: int = 9, hidden: int = 256) -> tuple[keras.Model, keras.Model]:
+                    kernel: int = 9, hidden: int = 256,
+                    gain: bool = True) -> tuple[keras.Model, keras.Model]:
     """The corrector and its training view, sharing every layer.
 
     Args:
@@ -36,17 +37,25 @@ def build_descatter(n_channels: int, stats: dict, *, filters: tuple[int, ...] = 
             held-out error on the hard-phantom mosaic.
         kernel: Conv1D kernel size.
         hidden: width of the dense layers.
+        gain: the pass-through of the input is ``g * x`` with one gain ``g`` per spectrum
+            predicted by the network (EMSC's form: the corrected spectrum is the raw one,
+            noise included, divided by a fitted scale, minus smooth terms); its bias
+            starts at ``stats["gain"]`` (default 1). False: a learned (C, C) linear map
+            of the standardised input, identity-initialised (the earlier form; it passes
+            noise on with one gain for every spectrum). On 3000 hard-phantom targets:
+            train / held-out relative error 10.6 / 16.0 % without the gain, 3.0 / 13.5 %
+            with it.
 
     Returns:
         ``(corrector, trainer)``: corrector (N, C) raw -> (N, C) corrected; trainer
         (N, C) raw -> (N, C) standardised target (what the loss sees).
     """
     raw = keras.Input((n_channels,), name="raw")
-    z = keras.layers.LayerNormalization(center=False, scale=False, epsilon=1e-12,
-                                        name="self_standardise")(raw)
+    zs = keras.layers.LayerNormalization(center=False, scale=False, epsilon=1e-12,
+                                         name="self_standardise")(raw)
     z = keras.layers.Normalization(mean=np.asarray(stats["z_mean"], np.float32),
                                    variance=np.asarray(stats["z_var"], np.float32),
-                                   name="standardise_input")(z)
+                                   name="standardise_input")(zs)
     h = keras.layers.Reshape((n_channels, 1))(z)
     for i, f in enumerate(filters):
         h = keras.layers.Conv1D(f, kernel, strides=2, padding="same", activation="relu",
@@ -54,9 +63,13 @@ def build_descatter(n_channels: int, stats: dict, *, filters: tuple[int, ...] = 
     h = keras.layers.Concatenate()([keras.layers.Flatten()(h), z])
     h = keras.layers.Dense(hidden, activation="relu", name="dense0")(h)
     h = keras.layers.Dense(hidden, activation="relu", name="dense1")(h)
-    d = keras.layers.Add(name="target_std")([keras.layers.Dense(n_channels, name="nonlinear")(h),
-                                                 keras.layers.Dense(n_channels, kernel_initializer="identity",
-                                                                    name="linear")(z)])
+    if gain:
+        g = keras.layers.Dense(1, kernel_initializer="zeros", name="gain",
+                               bias_initializer=keras.initializers.Constant(float(stats.get("gain", 1.0))))(h)
+        passed = keras.layers.Multiply(name="scaled_input")([zs, g])
+    else:
+        passed = keras.layers.Dense(n_channels, kernel_initializer="identity", name="linear")(z)
+    d = keras.layers.Add(name="target_std")([keras.layers.Dense(n_channels, name="nonlinear")(h), passed])
     corrected = keras.layers.Normalization(mean=np.asarray(stats["t_mean"], np.float32),
                                            variance=np.asarray(stats["t_var"], np.float32),
                                            invert=True, name="corrected")(d)

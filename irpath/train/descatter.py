@@ -44,8 +44,9 @@ class DescatterConfig:
         lr: Adam learning rate.
         patience: epochs without a better validation loss before stopping.
         seed: sampling, split and initialisation seed.
-        outlier: targets whose norm ratio to the raw spectrum is this many times off
-            the median are left out of training and of the held-out error.
+        outlier: targets whose norm or range ratio to the raw spectrum (log) is more
+            than this many scaled MADs from the median (:func:`outlier_rows`) are left
+            out of training and of the held-out error.
     """
 
     samples: int = 5000
@@ -55,7 +56,7 @@ class DescatterConfig:
     lr: float = 1e-3
     patience: int = 25
     seed: int = 0
-    outlier: float = 2.0
+    outlier: float = 3.0
 
     def __post_init__(self):
         if self.samples < 10 or not 0 < self.holdout < 1 or self.epochs < 1 or self.batch_size < 1:
@@ -73,17 +74,29 @@ def errors(pred: np.ndarray, target: np.ndarray, raw: np.ndarray) -> dict:
                 range_rmse=float(np.mean(rmse / np.maximum(np.ptp(target, axis=1), 1e-30))))
 
 
-def outlier_rows(raw: np.ndarray, target: np.ndarray, factor: float = 2.0) -> np.ndarray:
-    """(N,) bool: finite rows whose ``||target|| / ||raw||`` is more than ``factor`` times
-    off the median ratio (of the finite rows) either way."""
+def outlier_rows(raw: np.ndarray, target: np.ndarray, mads: float = 3.0) -> np.ndarray:
+    """(N,) bool: finite rows whose target is out of line with its raw spectrum.
+
+    Two robust scores per row, ``log(||target|| / ||raw||)`` and ``log(range(target) /
+    range(raw))``; a row is an outlier when either lies more than ``mads`` scaled MADs
+    (1.4826 x the median absolute deviation, the sd of a normal sample) from its median
+    over the finite rows. (The earlier rule, the norm ratio alone more than 2x off the
+    median, kept blown-up targets: on the hard phantom the 10 % of targets farthest from
+    their mean then carried 99.6 % of their variance, 57 % after this rule.)
+    """
     raw = np.asarray(raw, np.float64)
     target = np.asarray(target, np.float64)
     finite = np.isfinite(target).all(axis=1) & np.isfinite(raw).all(axis=1)
     out = np.zeros(len(raw), bool)
     if finite.any():
-        ratio = np.log(np.linalg.norm(target[finite], axis=1)
-                       / np.maximum(np.linalg.norm(raw[finite], axis=1), 1e-12))
-        out[finite] = np.abs(ratio - np.median(ratio)) > np.log(factor)
+        r, t = raw[finite], target[finite]
+        flags = np.zeros(len(r), bool)
+        for score in (np.linalg.norm(t, axis=1) / np.maximum(np.linalg.norm(r, axis=1), 1e-12),
+                      np.ptp(t, axis=1) / np.maximum(np.ptp(r, axis=1), 1e-12)):
+            score = np.log(np.maximum(score, 1e-30))
+            dev = np.abs(score - np.median(score))
+            flags |= dev > mads * max(1.4826 * float(np.median(dev)), 1e-12)
+        out[finite] = flags
     return out
 
 
@@ -92,10 +105,9 @@ def fit_descatter(raw: np.ndarray, target: np.ndarray, config: DescatterConfig =
     """Fit the corrector on (N, C) raw spectra and their (N, C) corrected targets.
 
     Rows with non-finite targets (failed ME-EMSC solves) are dropped first, then
-    outliers: targets whose norm differs from their raw spectrum's by more than
-    ``outlier`` times the median ratio either way (ME-EMSC's division by a near-zero
-    scale parameter blows a few spectra up to hundreds of absorbance units; they
-    would dominate the loss and every norm). Both counts are in the report.
+    outliers (:func:`outlier_rows`: ME-EMSC's division by a near-zero scale parameter
+    blows some spectra up; they would dominate the loss and every norm). Both counts
+    are in the report, and the held-out errors are over the rows kept.
 
     Returns:
         ``(model, report)``: the keras corrector and ``{"held_out": errors,
@@ -120,11 +132,15 @@ def fit_descatter(raw: np.ndarray, target: np.ndarray, config: DescatterConfig =
     z /= np.sqrt(np.mean(z ** 2, axis=1, keepdims=True) + 1e-12)
     t_mean = target[tr].mean(0)
     t_sd = float(np.std(target[tr] - t_mean)) + 1e-12
+    y = (target - t_mean) / t_sd
+    # The pass-through gain's start: the median least-squares slope of the standardised
+    # target on the self-standardised input.
+    yc = y[tr] - y[tr].mean(axis=1, keepdims=True)
+    gain = float(np.median(np.sum(z[tr] * yc, axis=1) / np.sum(z[tr] ** 2, axis=1)))
     stats = dict(z_mean=z[tr].mean(0), z_var=z[tr].var(0) + 1e-12, t_mean=t_mean,
-                 t_var=np.full(raw.shape[1], t_sd ** 2, np.float32))
+                 t_var=np.full(raw.shape[1], t_sd ** 2, np.float32), gain=gain)
     keras.utils.set_random_seed(config.seed)
     model, trainer = build_descatter(raw.shape[1], stats)
-    y = (target - t_mean) / t_sd
     trainer.compile(keras.optimizers.Adam(config.lr), loss="mse")
     t = time.perf_counter()
     hist = trainer.fit(raw[tr], y[tr], validation_data=(raw[val], y[val]), epochs=config.epochs,
@@ -134,7 +150,8 @@ def fit_descatter(raw: np.ndarray, target: np.ndarray, config: DescatterConfig =
                                   keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=8)])
     seconds = time.perf_counter() - t
     report = dict(samples=int(len(raw)), dropped_failed=n_failed, dropped_outliers=n_outliers,
-                  outlier_rule=f"|log(||target|| / ||raw||) - median| > log({config.outlier})",
+                  outlier_rule=(f"|log(||target||/||raw||) - median| or |log(range(target)/range(raw)) - "
+                                f"median| > {config.outlier} x 1.4826 MAD"),
                   held_out=int(n_val),
                   epochs=len(hist.history["loss"]), train_seconds=round(seconds, 1),
                   held_out_errors=errors(apply(model, raw[val]), target[val], raw[val]),

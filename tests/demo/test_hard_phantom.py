@@ -130,9 +130,10 @@ def test_supervised_bound_learns_on_a_tiny_hard_case():
 
 
 def test_recipe_parsing():
-    recipe = _bench().parse_recipe("x=--vector-norm --sg-deriv 1 correct=emsc threshold=0.2")
+    recipe = _bench().parse_recipe("x=--vector-norm --sg-deriv 1 correct=emsc threshold=0.2 reference=r.npy")
     assert recipe == {"name": "x", "train": ["--vector-norm", "--sg-deriv", "1"], "correct": "emsc",
-                      "threshold": 0.2}
+                      "threshold": 0.2, "reference": "r.npy"}
+    assert _bench().parse_recipe("y=--lr 1")["reference"] is None
 
 
 def test_hard_recipe_loads():

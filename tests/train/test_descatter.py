@@ -22,7 +22,8 @@ def trained():
 
 
 def test_learned_correction_moves_towards_clean(trained):
-    # measured: unit-RMS distance to clean 0.0172 -> learned 0.0049 (ME-EMSC 0.0029)
+    # measured: unit-RMS distance to clean 0.0170 -> learned 0.0032 (ME-EMSC 0.0029); held-out
+    # rel_rmse 4.3 % (learned 0.0049 before the per-spectrum gain)
     model, report, clean, raw, target = trained
     out = LearnedCorrector(model, "test")(raw)
     before, after = unit_rms_error(raw, clean), unit_rms_error(out, clean)
@@ -76,3 +77,17 @@ def test_cli_learned_then_reuse(tmp_path, capsys):
                                   read_cube(tmp_path / "o" / "a.hdr").data)
     assert main(args + ["--out", str(tmp_path / "q"), "--corrector", str(tmp_path / "none.keras")]) == 2
     assert "none.keras: no such corrector file" in capsys.readouterr().err
+
+
+def test_outlier_rule_flags_blown_up_targets_only():
+    from irpath.train.descatter import outlier_rows
+
+    rng = np.random.default_rng(0)
+    raw = 1 + 0.1 * rng.random((200, 30))
+    target = raw * rng.uniform(0.8, 1.25, (200, 1)) + 0.01 * rng.standard_normal((200, 30))
+    target[5] *= 40            # a near-zero ME-EMSC scale: the whole spectrum blown up
+    target[9, 3] += 30         # one wild channel: the range is far out, the norm less so
+    target[12] = np.nan        # failed: not an outlier (counted apart)
+    out = outlier_rows(raw, target)
+    assert out[5] and out[9] and not out[12]
+    assert out.sum() <= 2 + 0.02 * 200  # the ordinary spread is kept
