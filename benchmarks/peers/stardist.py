@@ -174,8 +174,14 @@ def run_irpath(bed: dict, work: Path, seed: int, budget_s: float, extra=()) -> t
     report = json.loads((ev / "report.json").read_text())
     preds = [np.load(ev / "instances" / f"crop{i}.npy") for i in range(len(bed["test"]))]
     return preds, {"train_s": summary["seconds_this_session"], "wall_s": wall, "eval_s": time.time() - t0,
-                   "epochs": summary["epochs"], "steps_about": summary["epochs"] * 25,
+                   "epochs": summary["epochs"],
+                   "steps_about": summary["epochs"] * _recorded_train(run)["steps_per_epoch"],
                    "inner_threshold": report.get("inner_threshold")}
+
+
+def _recorded_train(run: Path) -> dict:
+    """The train section a finished irpath run recorded (its recipe)."""
+    return json.loads((run / "config.json").read_text())["train"]
 
 
 def run_stardist(bed: dict, work: Path, seed: int, budget_s: float, extra=()) -> tuple[list, dict]:

@@ -134,9 +134,9 @@ def run(args) -> int:
         raise ConfigError(f"--time-limit must be > 0 minutes, got {args.time_limit:g}")
     if args.time_limit is not None and (args.local_workers or _multi_worker()):
         from irpath.errors import ConfigError
+        from irpath.train.fit import TIME_LIMIT_ONE_PROCESS
 
-        raise ConfigError("--time-limit trains in one process only (the workers could stop at "
-                          "different epochs); drop it or --local-workers / TF_CONFIG")
+        raise ConfigError(TIME_LIMIT_ONE_PROCESS)
     if args.local_workers:
         from irpath.train.launcher import launch, strip_flag
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 
 import keras
@@ -159,13 +160,9 @@ class TimeLimit(keras.callbacks.Callback):
         self._begin = None
 
     def on_epoch_begin(self, epoch, logs=None):
-        import time
-
         self._begin = time.time()
 
     def on_epoch_end(self, epoch, logs=None):
-        import time
-
         if self.model.stop_training:  # diverged or preempted: those take precedence
             return
         now = time.time()

@@ -15,6 +15,11 @@ from irpath.errors import ConfigError, TrainingDivergedError, TrainingPreempted
 from irpath.train.run_dir import RunDirectory, truncate_history, log
 
 
+#: Why ``--time-limit`` is refused with several workers (the CLI refuses it before launching them).
+TIME_LIMIT_ONE_PROCESS = ("--time-limit trains in one process only (the workers could stop at "
+                          "different epochs); drop it or --local-workers / TF_CONFIG")
+
+
 def _global_batch(batch_size: int, strategy) -> int:
     return int(batch_size) * strategy.num_replicas_in_sync
 
@@ -72,8 +77,7 @@ def fit(run: RunDirectory, *, build: Callable[[], "keras.Model"], datasets: Call
 
     strategy = strategy or make_strategy()
     if deadline is not None and is_multi_worker(strategy):
-        raise ConfigError("--time-limit trains in one process only (the workers could stop at "
-                          "different epochs); drop it or --local-workers / TF_CONFIG")
+        raise ConfigError(TIME_LIMIT_ONE_PROCESS)
     options = current()
     global_batch = _global_batch(batch_size, strategy)
     run.checkpoints.mkdir(parents=True, exist_ok=True)

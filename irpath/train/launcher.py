@@ -45,21 +45,24 @@ def free_ports(n: int, *, rng: random.Random | None = None) -> list[int]:
     lo, _ = ephemeral_range()
     low, high = (10000, lo - 1) if lo > 11000 else (lo, 65535)
     ports: list[int] = []
-    for _ in range(2000):
-        if len(ports) == n:
-            return ports
-        port = rng.randint(low, high)
-        if port in ports:
-            continue
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        ports.append(port)
-    if len(ports) == n:
+    if n < 1:
         return ports
+    for _ in range(2000):
+        port = rng.randint(low, high)
+        if port not in ports and _bindable(port):
+            ports.append(port)
+            if len(ports) == n:
+                return ports
     raise ConfigError(f"--local-workers: found only {len(ports)} of {n} free ports on 127.0.0.1")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def worker_configs(n: int, ports: list[int] | None = None) -> list[dict]:
