@@ -1,20 +1,23 @@
-"""nuclei (train with calibration on --val, tiny trunk for a CPU budget) vs Otsu + watershed and a
-supervised bound, on the project's nuclei bed and on the second, independent one (H&E-like and
-fluorescence-like tiles of :mod:`irpath.demo.bed2.nuclei`).
+"""nuclei (a recipe file trained for a wall-clock budget, calibrated on --val) vs Otsu + watershed
+and a supervised bound, on the project's nuclei bed and on the second, independent one (H&E-like
+and fluorescence-like tiles of :mod:`irpath.demo.bed2.nuclei`).
 
 Rows per bed, on the same test tiles (image means of the class-agnostic F1 / Dice / Hausdorff /
-AJI / PQ): the **method** (``train`` calibrates the inner threshold on the validation tiles and
+AJI / PQ): the **method** (``irpath train nuclei --config RECIPE --time-limit BUDGET``, by default
+``models/nuclei-small``; training calibrates the post-processing on the validation tiles and
 records it; ``evaluate`` uses it); the **baseline**, Otsu + distance-transform watershed
 (:mod:`irpath.baselines.watershed`; on fluorescence tiles of the inverted image, whose dark
 nuclei it expects); the **bound**, the same watershed split of the *true* foreground mask
 (what the instance step reaches from a perfect semantic segmentation).
 
-    .venv/bin/python benchmarks/nuclei_beds.py --epochs 4 --steps 10
+    .venv/bin/python benchmarks/nuclei_beds.py                  # 3 beds x 3 min
+    .venv/bin/python benchmarks/nuclei_beds.py --budget-min 1   # quick
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -23,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nuclei_synthetic import KEYS, _row  # noqa: E402
 
@@ -49,32 +53,37 @@ def baseline_and_bound(test_dir, invert: bool) -> tuple[dict, dict]:
 
 
 def method(data, out, args) -> tuple[dict, float]:
+    from irpath.config import read_recipe
     from irpath.inference.loading import load_predictor
-    from irpath.methods.nuclei.config import NucleiConfig, NucleiTrainConfig
-    from irpath.methods.nuclei.evaluate import evaluate
     from irpath.methods import get_method
+    from irpath.methods.nuclei.evaluate import evaluate
     from irpath.train import run as train_run
 
-    model_cfg = NucleiConfig(decoder_filters=[32, 32, 16, 16], encoder_blocks=[1, 1, 1, 1],
-                             encoder_filters=[16, 32, 64, 64])
-    train_cfg = NucleiTrainConfig(epochs=args.epochs, steps_per_epoch=args.steps, lr=args.lr,
-                                  batch_size=args.batch, crop=args.crop, patch=args.crop, beta=0.0)
+    _, model_cfg, train_cfg = read_recipe(args.recipe, get_method, method="nuclei")
+    # the tiles are args.size px: crops of args.crop from whole-tile patches
+    train_cfg = dataclasses.replace(train_cfg, crop=args.crop, patch=args.size, beta=0.0,
+                                    epochs=100000, seed=args.seed)
     t0 = time.time()
-    train_run(get_method("nuclei"), {"train": data / "train", "val": data / "val"}, out, model_cfg, train_cfg, verbose=2)
+    train_run(get_method("nuclei"), {"train": data / "train", "val": data / "val"}, out, model_cfg, train_cfg,
+              verbose=2, export=False, time_limit=60.0 * args.budget_min)
     report = evaluate(load_predictor(out), data / "test", out.parent / f"{out.name}_eval", overlays=False)
-    return _row(report), time.time() - t0
+    row = _row(report)
+    row["split"] = report.get("split")
+    row["min_area"] = json.loads((out / "config.json").read_text())["model"]["min_area"]
+    return row, time.time() - t0
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--batch", type=int, default=4)
-    p.add_argument("--crop", type=int, default=96)
-    p.add_argument("--size", type=int, default=128)
-    p.add_argument("--n-train", type=int, default=8)
+    p.add_argument("--recipe", default=str(ROOT / "models" / "nuclei-small" / "config.json"),
+                   help="the method's recipe file (models/nuclei is the paper's ResNet34)")
+    p.add_argument("--budget-min", type=float, default=3.0, help="training wall clock per bed (--time-limit)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--crop", type=int, default=96, help="training crop side (the tiles are --size)")
+    p.add_argument("--size", type=int, default=128, help="tile side")
+    p.add_argument("--n-train", type=int, default=8, help="training tiles per bed (2 val, 4 test)")
     p.add_argument("--beds", nargs="+", default=["1", "2-he", "2-fluorescence"])
+    p.add_argument("--json-out", default=None, help="also write the table here")
     args = p.parse_args(argv)
     from irpath.demo import nuclei as bed1
     from irpath.demo.bed2 import nuclei as bed2
@@ -94,11 +103,16 @@ def main(argv=None) -> None:
             table[bed] = {"method": row, "baseline": base, "bound": bound, "train_seconds": round(seconds)}
             print(f"\n== bed {bed}", flush=True)
             print("| row | " + " | ".join(KEYS) + " |")
-            for name, r in (("nuclei (calibrated at train: "
-                             f"{row['inner_threshold'] or 'argmax'})", row),
+            chosen = (f"threshold {row['inner_threshold'] or 'argmax'}, min area {row['min_area']}, "
+                      f"split {row['split'] or 'none'}")
+            for name, r in ((f"nuclei ({Path(args.recipe).parent.name}, {args.budget_min:g} min; calibrated at "
+                             f"train: {chosen})", row),
                             ("Otsu + watershed", base), ("bound: watershed of true mask", bound)):
                 print(f"| {name} | " + " | ".join(f"{r[k]:.3f}" for k in KEYS) + " |", flush=True)
-    print(json.dumps({"args": vars(args), "table": table}, indent=1))
+    doc = json.dumps({"args": vars(args), "table": table}, indent=1)
+    print(doc)
+    if args.json_out:
+        Path(args.json_out).write_text(doc + "\n")
 
 
 if __name__ == "__main__":

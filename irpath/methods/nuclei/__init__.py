@@ -64,17 +64,29 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
-def _inner_threshold(text: str):
-    """``--inner-threshold``: "calibrate", "argmax" or a number in (0, 1)."""
-    if text in ("calibrate", "argmax"):
-        return text
+def _word_or_number(text, words: tuple, high: float, what: str):
+    """One of ``words`` (returned as given; None stands for the first) or a number in (0, high)."""
+    if text is None or text in words:
+        return text if text is not None else words[0]
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected calibrate, argmax or a number in (0, 1), got {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"the inner threshold must be in (0, 1), got {text}")
+        raise argparse.ArgumentTypeError(f"expected {', '.join(words)} or a number in (0, {high:g}), "
+                                         f"got {text!r}") from None
+    if not 0 < value < high:
+        raise argparse.ArgumentTypeError(f"the {what} must be in (0, {high:g}), got {text}")
     return value
+
+
+def _inner_threshold(text: str):
+    """``--inner-threshold``: "calibrate", "argmax" or a number in (0, 1)."""
+    return _word_or_number(text, ("calibrate", "argmax"), 1.0, "inner threshold")
+
+
+def _split(text: str):
+    """``--split``: "none" (None) or a seed height H in (0, 2)."""
+    value = _word_or_number(text, ("none",), 2.0, "split height")
+    return None if value == "none" else value
 
 
 def stain_from_image(path) -> dict:
@@ -112,7 +124,8 @@ class Nuclei(Method):
     evaluate_outputs = ("report.json", "instances/", "overlays/")
     evaluate_options = NucleiEvaluateOptions
 
-    model_flags = ("decoder_filters", "dropout", "encoder_blocks", "encoder_filters", "min_area", "radius")
+    model_flags = ("decoder_filters", "dropout", "encoder_blocks", "encoder_filters", "min_area", "radius",
+                   "split")
     train_flags = ("weight_decay", "beta", "vgg_weights", "encoder_weights", "patch",
                    "patches_per_image", "crop", "steps_per_epoch", "class_map")
     flag_help = {"batch_size": "crops per batch and replica", "lr": "Adam learning rate"}
@@ -164,6 +177,12 @@ class Nuclei(Method):
                             "of it on --val and records the best)")
         p.add_argument("--radius", type=float, default=d.radius,
                        help=f"inner parts grow back by this many px (default {d.radius:g})")
+        p.add_argument("--split", type=_split, default=d.split, metavar="none|H",
+                       help="split inner parts that hold several nuclei: none (default, the paper's "
+                            "connected inner parts) or H > 0, a watershed on the smoothed P(inner) - "
+                            "P(contour) seeded at maxima rising more than H; with --inner-threshold "
+                            "calibrate, training also tries none, 0.2, 0.3 and 0.5 on --val and "
+                            "records the best")
         p.add_argument("--inner-threshold", type=_inner_threshold, default="calibrate",
                        metavar="calibrate|argmax|T",
                        help="inner parts of nuclei: calibrate (default: after training, the threshold "
@@ -264,7 +283,7 @@ class Nuclei(Method):
         from irpath.methods.nuclei.postprocess import postprocess
 
         inst, classes, class_image = postprocess(np.asarray(maps), min_area=cfg.min_area, radius=cfg.radius,
-                                                 inner_threshold=self.threshold(cfg, threshold))
+                                                 inner_threshold=self.threshold(cfg, threshold), split=cfg.split)
         counts = np.bincount(np.fromiter(classes.values(), int, len(classes)), minlength=3)
         summary = {"nuclei": len(classes)}
         summary.update({name: int(n) for name, n in zip(self.map_names[1:4], counts)})

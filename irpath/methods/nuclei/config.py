@@ -68,6 +68,11 @@ class NucleiConfig:
             (0, 1): pixels whose three inner maps sum to more than t (irpath's
             option for faint contours between touching nuclei; ``irpath evaluate
             nuclei --calibrate VAL_DIR`` picks it on validation images).
+        split: None: each connected inner part is one nucleus (authors); a value h > 0:
+            inner parts are split by a marker watershed on the smoothed P(inner) -
+            P(contour), seeded at maxima rising more than h (irpath's option for
+            overlapping nuclei the network joins; training calibration chooses it with
+            the threshold, see :func:`~irpath.methods.nuclei.postprocess.split_components`).
         tile, overlap: evaluation predicts images larger than ``tile`` x ``tile``
             in tiles of this size overlapping by ``overlap`` px (authors: 224, 80).
         stain: Reinhard reference ``{"mean": [L, a, b], "std": [L, a, b]}``
@@ -83,6 +88,7 @@ class NucleiConfig:
     min_area: int = 20
     radius: float = 1.0
     inner_threshold: float | None = None
+    split: float | None = None
     tile: int = 224
     overlap: int = 80
     stain: dict | None = None
@@ -100,6 +106,11 @@ class NucleiConfig:
               f"inner_threshold must be a number in (0, 1) or null, got {t!r}")
         if t is not None:
             object.__setattr__(self, "inner_threshold", float(t))
+        h = self.split
+        check(h is None or (isinstance(h, (int, float)) and not isinstance(h, bool) and 0 < h < 2),
+              f"split must be a number in (0, 2) or null, got {h!r}")
+        if h is not None:
+            object.__setattr__(self, "split", float(h))
         check(self.tile >= 32 and self.tile % 32 == 0,
               f"tile must be a multiple of 32 (the encoder's stride), got {self.tile}")
         check(0 <= self.overlap < self.tile // 2, f"overlap must be in [0, tile/2), got {self.overlap}")
@@ -143,8 +154,9 @@ class NucleiTrainConfig:
         calibrate: after training, choose the model's ``inner_threshold`` on the validation
             images (the best mean object F1 over the argmax and 0.50-0.95, as ``irpath
             evaluate nuclei --calibrate`` does), jointly with its ``min_area`` (the recipe's,
-            a half or a quarter of it), and record both in the run's config.json, so
-            ``evaluate`` and ``predict`` use them. False keeps the model config's
+            a half or a quarter of it) and its ``split`` (the recipe's, then none and
+            0.2/0.3/0.5: :func:`~irpath.methods.nuclei.evaluate.split_grid`), and record
+            them in the run's config.json, so ``evaluate`` and ``predict`` use them. False keeps the model config's
             post-processing (``--inner-threshold argmax`` is the paper's).
     """
 

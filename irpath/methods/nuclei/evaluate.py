@@ -133,20 +133,34 @@ def min_area_grid(min_area: int) -> tuple[int, ...]:
     return tuple(out)
 
 
-def choose_postprocess(maps_and_labels, *, min_areas, radius: float,
-                       grid=CALIBRATION_GRID) -> tuple[float | None, int, list[dict]]:
-    """The inner threshold and smallest inner part with the best mean object F1 (ties:
-    mean AJI, then the earlier entry: earlier ``min_areas`` first, the argmax first).
+#: Seed heights of the inner-part split tried by training calibration (None: no split).
+SPLIT_GRID = (None, 0.2, 0.3, 0.5)
+
+
+def split_grid(split: float | None) -> tuple:
+    """The splits training calibration tries: the recipe's ``split`` first (None, the
+    paper's connected inner parts, by default), then the rest of :data:`SPLIT_GRID`.
+    Overlapping nuclei that the network joins without a contour between them are
+    one inner part; a seeded watershed splits them (:mod:`.postprocess`)."""
+    return (split,) + tuple(h for h in SPLIT_GRID if h != split)
+
+
+def choose_postprocess(maps_and_labels, *, min_areas, radius: float, grid=CALIBRATION_GRID,
+                       splits=(None,)) -> tuple[float | None, int, float | None, list[dict]]:
+    """The inner threshold, smallest inner part and split with the best mean object F1 (ties:
+    mean AJI, then the earlier entry: earlier ``min_areas`` first, then earlier ``splits``,
+    the argmax first).
 
     Args:
         maps_and_labels: ``[(maps (H, W, 5), gt id-mod-3 label (H, W)), ...]``.
         min_areas: the post-processing's ``min_area`` values to try (see :mod:`.postprocess`).
         radius: the post-processing's growth radius.
         grid: thresholds to try; None is the argmax.
+        splits: ``split`` values to try; None is no split (the paper).
 
     Returns:
-        ``(threshold, min_area, table)``: the choice and one ``{"min_area", "inner_threshold",
-        "f1", "aji"}`` per (min_area, threshold), min_area outermost.
+        ``(threshold, min_area, split, table)``: the choice and one ``{"min_area", "split",
+        "inner_threshold", "f1", "aji"}`` per (min_area, split, threshold), min_area outermost.
     """
     from irpath.methods.nuclei.labels import decode_label
     from irpath.methods.nuclei.postprocess import postprocess
@@ -155,27 +169,29 @@ def choose_postprocess(maps_and_labels, *, min_areas, radius: float,
     gts = [decode_label(gt)[0] for _, gt in maps_and_labels]
     table = []
     for min_area in min_areas:
-        for t in grid:
-            preds = [postprocess(m, min_area=min_area, radius=radius, inner_threshold=t)[0]
-                     for m, _ in maps_and_labels]
-            table.append({"min_area": int(min_area), "inner_threshold": t,
-                          "f1": float(np.mean([object_f1(p, g)["f1"] for p, g in zip(preds, gts)])),
-                          "aji": float(np.mean([aji(p, g) for p, g in zip(preds, gts)]))})
-    best = max(range(len(table)), key=lambda i: (table[i]["f1"], table[i]["aji"], -i))
-    return table[best]["inner_threshold"], table[best]["min_area"], table
+        for split in splits:
+            for t in grid:
+                preds = [postprocess(m, min_area=min_area, radius=radius, inner_threshold=t, split=split)[0]
+                         for m, _ in maps_and_labels]
+                table.append({"min_area": int(min_area), "split": split, "inner_threshold": t,
+                              "f1": float(np.mean([object_f1(p, g)["f1"] for p, g in zip(preds, gts)])),
+                              "aji": float(np.mean([aji(p, g) for p, g in zip(preds, gts)]))})
+    best = table[max(range(len(table)), key=lambda i: (table[i]["f1"], table[i]["aji"], -i))]
+    return best["inner_threshold"], best["min_area"], best["split"], table
 
 
 def choose_inner_threshold(maps_and_labels, *, min_area: int, radius: float,
-                           grid=CALIBRATION_GRID) -> tuple[float | None, list[dict]]:
-    """The inner threshold with the best mean object F1 at a fixed ``min_area`` (ties: mean
-    AJI, then the earlier grid entry, so the argmax wins a tie); see :func:`choose_postprocess`.
+                           grid=CALIBRATION_GRID, split: float | None = None) -> tuple[float | None, list[dict]]:
+    """The inner threshold with the best mean object F1 at a fixed ``min_area`` and ``split``
+    (ties: mean AJI, then the earlier grid entry, so the argmax wins a tie); see
+    :func:`choose_postprocess`.
 
     Returns:
-        ``(best, table)``: the threshold and one ``{"min_area", "inner_threshold", "f1", "aji"}``
-        per grid entry.
+        ``(best, table)``: the threshold and one ``{"min_area", "split", "inner_threshold",
+        "f1", "aji"}`` per grid entry.
     """
-    threshold, _, table = choose_postprocess(maps_and_labels, min_areas=(min_area,), radius=radius,
-                                             grid=grid)
+    threshold, _, _, table = choose_postprocess(maps_and_labels, min_areas=(min_area,), radius=radius,
+                                                grid=grid, splits=(split,))
     return threshold, table
 
 
@@ -258,7 +274,8 @@ def evaluate(predictor, data_dir, out_dir, *, class_map=None, tta: bool = False,
     if calibrate is not None:
         val = [(maps, gt) for *_, maps, gt in _predicted(predictor, find_pairs(calibrate), mapping, tta=tta,
                                                                  memory_limit=memory_limit, mpp=mpp)]
-        inner_threshold, table = choose_inner_threshold(val, min_area=cfg.min_area, radius=cfg.radius)
+        inner_threshold, table = choose_inner_threshold(val, min_area=cfg.min_area, radius=cfg.radius,
+                                                         split=cfg.split)
         calibration = {"data": str(calibrate), "n_images": len(val), "chosen": inner_threshold,
                        "table": table}
         print(f"calibrated on {len(val)} image(s) of {calibrate}: inner threshold "
@@ -296,7 +313,8 @@ def evaluate(predictor, data_dir, out_dir, *, class_map=None, tta: bool = False,
               file=sys.stderr, flush=True)
     report = {"model": predictor.source, "method": predictor.method, "data": str(data_dir),
               "n_images": len(rows), "tta": bool(tta), "tile": cfg.tile, "overlap": cfg.overlap,
-              "inner_threshold": threshold, **({"calibration": calibration} if calibration else {}),
+              "inner_threshold": threshold, "split": cfg.split,
+              **({"calibration": calibration} if calibration else {}),
               **summarise(rows), "images": rows}
     atomic_write_json(out / "report.json", report)
     return report

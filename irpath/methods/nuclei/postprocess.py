@@ -4,9 +4,13 @@
    (or, with ``inner_threshold`` t, the pixels whose three inner maps sum to
    more than t, each of the class of its largest inner map: irpath's option,
    see :func:`inner_classes`);
-2. connected components (8-connectivity) of their union; each component's class
-   is its majority inner class (ties → the lower class index);
+2. connected components (8-connectivity) of their union;
 3. components smaller than ``min_area`` px are removed (authors: 20);
+3b. with ``split`` h (irpath's option, None by default: the paper), each remaining
+   component is split by a marker watershed (:func:`split_components`) on the
+   smoothed P(inner) - P(contour) plus depth (:func:`split_height`), seeded at its
+   h-maxima;
+   each nucleus's class is its majority inner class (ties → the lower class index);
 4. each remaining component grows by ``radius`` px (authors: disk(1)), undoing
    the contour erosion of the targets; a grown pixel goes to the nearest
    component, so growing never merges or overwrites nuclei.
@@ -21,9 +25,65 @@ from irpath.errors import ShapeError
 
 #: The authors' post-processing parameters (``params.py``: min_area, radius).
 MIN_AREA, RADIUS = 20, 1
+#: The split's landscape (:func:`split_height`): Gaussian smoothing (px) of P(inner) -
+#: P(contour), and the weight of the depth inside the inner part (per px).
+SPLIT_SIGMA, SPLIT_DEPTH = 2.0, 0.1
 
 
-def instances_from_classes(pred, *, min_area: int = MIN_AREA, radius: float = RADIUS):
+def split_height(prob_maps, inner, *, sigma: float = SPLIT_SIGMA, depth: float = SPLIT_DEPTH) -> np.ndarray:
+    """(H, W) landscape that :func:`split_components` cuts along its valleys.
+
+    P(inner) - P(contour) of the (H, W, 5) maps, Gaussian-smoothed by ``sigma`` px (high
+    in the middle of a nucleus, low on the contour, however faint, that the network draws
+    between two), plus ``depth`` times each pixel's distance to the outside of the (H, W)
+    bool ``inner`` parts (high in the middle of each of two overlapping discs, low on their
+    neck, where the maps show no seam at all).
+    """
+    prob_maps = np.asarray(prob_maps, np.float64)
+    seam = ndimage.gaussian_filter(prob_maps[..., 1:4].sum(axis=-1) - prob_maps[..., 4], sigma)
+    return seam + depth * ndimage.distance_transform_edt(np.asarray(inner, bool))
+
+
+def split_components(components, height, h: float) -> np.ndarray:
+    """Split each labelled component along the valleys of ``height``.
+
+    The markers are the h-maxima of ``height`` inside the components: the regional maxima
+    of its reconstruction by dilation from ``height - h``, so two peaks are two seeds only
+    when the saddle between them lies more than ``h`` below the lower one (equal, saturated
+    peaks are not split by a shallow dip). A component without one keeps itself as its
+    marker, so no component is lost. A marker-controlled watershed of ``-height``
+    restricted to the components assigns every pixel.
+
+    Args:
+        components: (H, W) int ids, 0 background.
+        height: (H, W) float landscape (:func:`split_height`).
+        h: the smallest rise of a seed; larger h splits less.
+
+    Returns:
+        (H, W) int32 ids 1..m (m >= the number of components), 0 background.
+    """
+    from skimage.morphology import local_maxima, reconstruction
+    from skimage.segmentation import watershed
+
+    components = np.asarray(components)
+    fg = components > 0
+    if not fg.any():
+        return np.zeros(components.shape, np.int32)
+    land = np.where(fg, height, float(np.min(height[fg])) - 1.0 - h)
+    flooded = reconstruction(land - h, land, method="dilation")
+    seeds, n_seeds = ndimage.label(local_maxima(flooded, connectivity=2) & fg, structure=np.ones((3, 3), bool))
+    seeded = np.zeros(int(components.max()) + 1, bool)
+    seeded[components[seeds > 0]] = True
+    markers = np.where(fg & ~seeded[components], components + n_seeds, seeds)
+    out = watershed(-land, markers, mask=fg, connectivity=2)
+    ids = np.unique(out[out > 0])
+    lut = np.zeros(int(out.max()) + 1, np.int32)
+    lut[ids] = np.arange(1, len(ids) + 1)
+    return lut[out]
+
+
+def instances_from_classes(pred, *, min_area: int = MIN_AREA, radius: float = RADIUS,
+                           split: float | None = None, height=None):
     """Instances from a per-pixel 5-class prediction.
 
     Args:
@@ -31,6 +91,8 @@ def instances_from_classes(pred, *, min_area: int = MIN_AREA, radius: float = RA
             tumour/lymphocyte/stroma, 4 contour).
         min_area: smallest inner part kept, in pixels.
         radius: growth radius in pixels (Euclidean); 0 disables it.
+        split, height: None (the paper), or the ``h`` and landscape of
+            :func:`split_components`, applied to the kept inner parts.
 
     Returns:
         ``(instances, classes, class_image)``: (H, W) int32 ids 1..n; ``{id: class}``
@@ -49,12 +111,19 @@ def instances_from_classes(pred, *, min_area: int = MIN_AREA, radius: float = RA
     keep = (areas >= min_area) & (np.arange(n + 1) > 0)
     new_ids = np.zeros(n + 1, np.int32)
     new_ids[keep] = np.arange(1, int(keep.sum()) + 1)
-    comp_class = counts[:, 1:].argmax(axis=1)  # 0 tumour, 1 lymphocyte, 2 stroma
     instances = new_ids[components]
+    if split is not None:
+        if height is None:
+            raise ValueError("split needs the height landscape (split_height of the maps)")
+        instances = split_components(instances, height, split)
+    n = int(instances.max(initial=0))
+    counts = np.bincount(instances.ravel() * 4 + np.where(instances > 0, pred, 0).ravel(),
+                         minlength=(n + 1) * 4).reshape(n + 1, 4)
+    comp_class = counts[:, 1:].argmax(axis=1)  # 0 tumour, 1 lymphocyte, 2 stroma
     if radius > 0 and instances.any():
         dist, (iy, ix) = ndimage.distance_transform_edt(instances == 0, return_indices=True)
         instances = np.where(dist <= radius, instances[iy, ix], 0).astype(np.int32)
-    classes = {int(new_ids[c]): int(comp_class[c]) for c in np.flatnonzero(keep)}
+    classes = {i: int(comp_class[i]) for i in range(1, n + 1)}
     lut = np.zeros(len(classes) + 1, np.uint8)
     for i, c in classes.items():
         lut[i] = 1 + c
@@ -82,19 +151,22 @@ def inner_classes(prob_maps, inner_threshold: float | None = None) -> np.ndarray
 
 
 def postprocess(prob_maps, *, min_area: int = MIN_AREA, radius: float = RADIUS,
-                inner_threshold: float | None = None):
+                inner_threshold: float | None = None, split: float | None = None):
     """Instances and classes from the network's maps.
 
     Args:
         prob_maps: (H, W, 5) probabilities in target-class order.
         min_area, radius: see :func:`instances_from_classes`.
         inner_threshold: see :func:`inner_classes` (None: argmax, the authors').
+        split: None (the authors'), or split inner parts at seeds rising more than this
+            on :func:`split_height` (:func:`split_components`).
 
     Returns:
         ``(instances (H, W) int32, {id: class}, class_image (H, W) uint8)``.
     """
-    return instances_from_classes(inner_classes(prob_maps, inner_threshold), min_area=min_area,
-                                  radius=radius)
+    classes = inner_classes(prob_maps, inner_threshold)
+    height = None if split is None else split_height(prob_maps, (classes >= 1) & (classes <= 3))
+    return instances_from_classes(classes, min_area=min_area, radius=radius, split=split, height=height)
 
 
 #: QuPath colours of the nucleus classes (tumour, lymphocyte, stroma).

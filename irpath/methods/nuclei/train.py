@@ -144,8 +144,8 @@ def after_fit(ctx) -> None:
 
 def _with_recorded_threshold(run: RunDirectory, model_cfg: NucleiConfig,
                              train_cfg: NucleiTrainConfig) -> NucleiConfig:
-    """On resume of a calibrating run, the threshold and min_area it recorded (so the recipe
-    check passes; training then calibrates again)."""
+    """On resume of a calibrating run, the threshold, min_area and split it recorded (so the
+    recipe check passes; training then calibrates again)."""
     import dataclasses
 
     from irpath.config import load_json
@@ -157,7 +157,8 @@ def _with_recorded_threshold(run: RunDirectory, model_cfg: NucleiConfig,
         return model_cfg
     model = saved.get("model", {})
     return dataclasses.replace(model_cfg, inner_threshold=model.get("inner_threshold"),
-                               min_area=int(model.get("min_area", model_cfg.min_area)))
+                               min_area=int(model.get("min_area", model_cfg.min_area)),
+                               split=model.get("split", model_cfg.split))
 
 
 CALIBRATION_KEY = "calibration"
@@ -168,11 +169,13 @@ def calibrate_run(run: RunDirectory, val_pairs, *, class_map=None) -> float | No
 
     The choice is :func:`~irpath.methods.nuclei.evaluate.choose_postprocess`'s: the best
     mean object F1 over the inner threshold (the argmax and 0.50-0.95, as ``evaluate
-    --calibrate``) and the smallest inner part (the recipe's ``min_area``, a half and a
-    quarter of it: :func:`~irpath.methods.nuclei.evaluate.min_area_grid`). Both go into
-    the model section of ``RUN_DIR/config.json`` (``inner_threshold``, None being the
-    argmax, and ``min_area``), so the exported model, ``evaluate`` and ``predict`` use them,
-    and the table into its ``calibration`` section (with ``recipe_min_area``, which a
+    --calibrate``), the smallest inner part (the recipe's ``min_area``, a half and a
+    quarter of it: :func:`~irpath.methods.nuclei.evaluate.min_area_grid`) and the split of
+    inner parts (the recipe's, none and 0.2/0.3/0.5:
+    :func:`~irpath.methods.nuclei.evaluate.split_grid`). All three go into the model section
+    of ``RUN_DIR/config.json`` (``inner_threshold``, None being the argmax, ``min_area`` and
+    ``split``), so the exported model, ``evaluate`` and ``predict`` use them, and the table
+    into its ``calibration`` section (with ``recipe_min_area`` and ``recipe_split``, which a
     resumed run calibrates from again).
 
     Returns:
@@ -181,23 +184,28 @@ def calibrate_run(run: RunDirectory, val_pairs, *, class_map=None) -> float | No
     from irpath.config import load_json, save_json
     from irpath.inference.loading import load_predictor
     from irpath.methods.nuclei.data import parse_class_map
-    from irpath.methods.nuclei.evaluate import _predicted, choose_postprocess, min_area_grid
+    from irpath.methods.nuclei.evaluate import _predicted, choose_postprocess, min_area_grid, split_grid
 
     predictor = load_predictor(run.best, NAME)
     cfg = predictor.config
     doc = load_json(run.config)
-    anchor = int(doc.get(CALIBRATION_KEY, {}).get("recipe_min_area", cfg.min_area))
+    recorded = doc.get(CALIBRATION_KEY, {})
+    anchor = int(recorded.get("recipe_min_area", cfg.min_area))
+    recipe_split = recorded.get("recipe_split", cfg.split)
     val = [(maps, gt) for *_, maps, gt in _predicted(predictor, val_pairs, parse_class_map(class_map),
                                                      tta=False)]
-    chosen, min_area, table = choose_postprocess(val, min_areas=min_area_grid(anchor), radius=cfg.radius)
+    chosen, min_area, split, table = choose_postprocess(val, min_areas=min_area_grid(anchor), radius=cfg.radius,
+                                                        splits=split_grid(recipe_split))
     doc["model"]["inner_threshold"] = chosen
     doc["model"]["min_area"] = min_area
-    doc[CALIBRATION_KEY] = {"n_images": len(val), "chosen": chosen, "min_area": min_area,
-                            "recipe_min_area": anchor, "table": table}
+    doc["model"]["split"] = split
+    doc[CALIBRATION_KEY] = {"n_images": len(val), "chosen": chosen, "min_area": min_area, "split": split,
+                            "recipe_min_area": anchor, "recipe_split": recipe_split, "table": table}
     save_json(run.config, **doc)
-    paper = next(r for r in table if r["min_area"] == anchor and r["inner_threshold"] is None)
+    paper = next(r for r in table if r["min_area"] == anchor and r["split"] == recipe_split
+                 and r["inner_threshold"] is None)
     log(f"calibrated the post-processing on {len(val)} validation image(s): inner threshold "
-        f"{'argmax' if chosen is None else chosen}, min area {min_area} px (F1 "
-        f"{max(r['f1'] for r in table):.3f}; the paper's argmax at {anchor} px {paper['f1']:.3f}); "
-        f"recorded in {run.config}")
+        f"{'argmax' if chosen is None else chosen}, min area {min_area} px, split "
+        f"{'none' if split is None else split} (F1 {max(r['f1'] for r in table):.3f}; the paper's argmax "
+        f"at {anchor} px without a split {paper['f1']:.3f}); recorded in {run.config}")
     return chosen

@@ -108,38 +108,43 @@ def test_train_records_the_calibrated_threshold_and_predict_uses_it(run, data, t
 
     config = json.loads((run / "config.json").read_text())
     cal = config["calibration"]  # train chose it on --val, jointly with min_area
-    grid = [(a, t) for a in ev.min_area_grid(20) for t in ev.CALIBRATION_GRID]
-    assert [(r["min_area"], r["inner_threshold"]) for r in cal["table"]] == grid and cal["n_images"] == 2
+    grid = [(a, h, t) for a in ev.min_area_grid(20) for h in ev.split_grid(None) for t in ev.CALIBRATION_GRID]
+    assert [(r["min_area"], r["split"], r["inner_threshold"]) for r in cal["table"]] == grid
+    assert cal["n_images"] == 2 and cal["recipe_split"] is None
     assert ev.min_area_grid(20) == (20, 10, 5) and cal["recipe_min_area"] == 20
     val = [(m, gt) for *_, m, gt in ev._predicted(load_predictor(run / "best.keras"),
                                                    find_pairs(data / "val"), None, tta=False)]
-    chosen = ev.choose_postprocess(val, min_areas=(20, 10, 5), radius=1.0)
-    assert (config["model"]["inner_threshold"], config["model"]["min_area"]) == (cal["chosen"], cal["min_area"]) \
-        == chosen[:2]
+    chosen = ev.choose_postprocess(val, min_areas=(20, 10, 5), radius=1.0, splits=ev.split_grid(None))
+    m = config["model"]
+    assert (m["inner_threshold"], m["min_area"], m["split"]) == (cal["chosen"], cal["min_area"], cal["split"]) \
+        == chosen[:3]
     best = max(r["f1"] for r in cal["table"])
-    assert next(r for r in cal["table"] if (r["min_area"], r["inner_threshold"]) == (chosen[1], chosen[0]))["f1"] == best
-    # at a fixed min_area, the threshold alone is what evaluate --calibrate would choose there
-    assert ev.choose_inner_threshold(val, min_area=cal["min_area"], radius=1.0)[0] == cal["chosen"]
-    area = cal["min_area"]
+    assert next(r for r in cal["table"] if (r["min_area"], r["split"], r["inner_threshold"])
+                == (chosen[1], chosen[2], chosen[0]))["f1"] == best
+    # at a fixed min_area and split, the threshold alone is what evaluate --calibrate would choose there
+    assert ev.choose_inner_threshold(val, min_area=cal["min_area"], radius=1.0,
+                                     split=cal["split"])[0] == cal["chosen"]
+    area, split = cal["min_area"], cal["split"]
     # predict follows the recorded threshold: record one that changes this model's instances
     copy, image = tmp_path / "run", sorted((data / "test" / "images").iterdir())[0]
     shutil.copytree(run, copy)
     assert main(["predict", "--model", str(copy), "--input", str(image), "--out", str(tmp_path / "p0")]) == 0
     maps = np.load(tmp_path / "p0" / f"{image.stem}.npy")
-    before = postprocess(maps, min_area=area, radius=1.0, inner_threshold=cal["chosen"])[0]
+    before = postprocess(maps, min_area=area, radius=1.0, inner_threshold=cal["chosen"], split=split)[0]
     np.testing.assert_array_equal(np.load(tmp_path / "p0" / f"{image.stem}_instances.npy"), before)
     other = next((t for t in ev.CALIBRATION_GRID if t != cal["chosen"] and not np.array_equal(
-        postprocess(maps, min_area=area, radius=1.0, inner_threshold=t)[0], before)), "none")
+        postprocess(maps, min_area=area, radius=1.0, inner_threshold=t, split=split)[0], before)), "none")
     if other == "none":
         pytest.skip("no other threshold changes this tiny model's instances")
-    stub = [{"min_area": 20, "inner_threshold": None, "f1": 0.5, "aji": 0.5},
-            {"min_area": area, "inner_threshold": other, "f1": 1.0, "aji": 1.0}]
-    monkeypatch.setattr(ev, "choose_postprocess", lambda *a, **k: (other, area, stub))
+    stub = [{"min_area": 20, "split": None, "inner_threshold": None, "f1": 0.5, "aji": 0.5},
+            {"min_area": area, "split": split, "inner_threshold": other, "f1": 1.0, "aji": 1.0}]
+    monkeypatch.setattr(ev, "choose_postprocess", lambda *a, **k: (other, area, split, stub))
     assert calibrate_run(RunDirectory(copy), find_pairs(data / "val")) == other
     assert json.loads((copy / "config.json").read_text())["model"]["inner_threshold"] == other
     assert main(["predict", "--model", str(copy), "--input", str(image), "--out", str(tmp_path / "p1")]) == 0
     got = np.load(tmp_path / "p1" / f"{image.stem}_instances.npy")
-    np.testing.assert_array_equal(got, postprocess(maps, min_area=area, radius=1.0, inner_threshold=other)[0])
+    np.testing.assert_array_equal(got, postprocess(maps, min_area=area, radius=1.0, inner_threshold=other,
+                                                   split=split)[0])
     assert not np.array_equal(got, before)
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from irpath.config import read_recipe
+from irpath.cli.main import main
 from irpath.inference.loading import Predictor
 from irpath.methods import get_method
 from irpath.methods.nuclei.config import NucleiConfig, NucleiTrainConfig, network_kwargs
@@ -153,15 +154,31 @@ def test_config_validation_and_json_round_trip():
     again = from_dict(NucleiConfig, json.loads(json.dumps(dataclasses.asdict(cfg))))
     assert again == cfg and again.decoder_filters == [16, 8, 8, 8]
     assert from_dict(NucleiConfig, {"inner_threshold": 0.8}).inner_threshold == 0.8
+    assert from_dict(NucleiConfig, {"split": 1}).split == 1.0 and NucleiConfig().split is None
     for bad in (dict(tile=100), dict(overlap=200), dict(decoder_filters=[8, 8]),
                 dict(stain={"mean": [1, 2, 3], "std": [1, 0, 1]}), dict(in_channels=1),
                 dict(inner_threshold=1.0), dict(inner_threshold=0), dict(inner_threshold="0.8"),
-                dict(inner_threshold=True)):
+                dict(inner_threshold=True), dict(split=0), dict(split=2.0), dict(split="0.2"),
+                dict(split=False)):
         with pytest.raises(ConfigError):
             NucleiConfig(**bad)
     for bad in (dict(crop=300), dict(patches_per_image=5), dict(scale_min=2.0), dict(lr=0.0)):
         with pytest.raises(ConfigError):
             NucleiTrainConfig(**bad)
+
+
+def test_split_flag_sets_the_recipe_and_bad_values_exit_2(tmp_path, capsys):
+    from irpath.cli.main import build_parser
+
+    method = get_method("nuclei")
+    for text, want in (("none", None), ("0.3", 0.3)):
+        args = build_parser().parse_args(["train", "nuclei", "--train", "T", "--val", "V", "--out", "R",
+                                          "--split", text])
+        assert method.configs_from_args(args)[0].split == want
+    assert main(["train", "nuclei", "--train", str(tmp_path), "--val", str(tmp_path),
+                 "--out", str(tmp_path / "run"), "--split", "3"]) == 2
+    assert "split height must be in (0, 2)" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 def test_evaluate_and_predict_give_identical_maps(tmp_path):

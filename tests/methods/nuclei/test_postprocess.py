@@ -118,12 +118,83 @@ def test_calibration_lowers_min_area_only_for_small_nuclei_and_ties_keep_the_rec
     for k, (cy, cx) in enumerate([(y, x) for y in (10, 32, 54) for x in (10, 32, 54)], 1):
         small[(yy - cy) ** 2 + (xx - cx) ** 2 <= 9] = k * 3  # id-mod-3 label: class 0 (tumour)
     maps = _one_hot(five_class_target(small))
-    threshold, area, table = choose_postprocess([(maps, small)], min_areas=(20, 10, 5), radius=1)
+    threshold, area, split, table = choose_postprocess([(maps, small)], min_areas=(20, 10, 5), radius=1)
     by = {(r["min_area"], r["inner_threshold"]): r["f1"] for r in table}
     assert by[(20, None)] == 0.0  # the paper's 20 px drops every inner part
-    assert area in (10, 5) and by[(area, threshold)] == 1.0
+    assert area in (10, 5) and by[(area, threshold)] == 1.0 and split is None
     # large nuclei: every min_area finds them all, so the recipe's (first) is kept
     big = np.zeros((64, 64), np.int32)
     big[(yy - 32) ** 2 + (xx - 32) ** 2 <= 100] = 3
     assert choose_postprocess([(_one_hot(five_class_target(big)), big)], min_areas=(20, 10, 5),
-                              radius=1)[:2] == (None, 20)
+                              radius=1)[:3] == (None, 20, None)
+
+
+def _overlapping_pair(shift=12, radius=8, size=40, dip=0.25):
+    """Two discs that overlap (the second painted over the first) and maps that join them:
+    inner on all of their union's inner part, with no contour between them, only a dip of
+    P(inner) (1 -> 1 - dip) across their neck, as a network draws overlapping nuclei."""
+    yy, xx = np.mgrid[:size, :size]
+    c = size // 2
+    label = np.zeros((size, size), np.int32)
+    label[(yy - c) ** 2 + (xx - c + shift // 2) ** 2 <= radius ** 2] = 3
+    label[(yy - c) ** 2 + (xx - c - shift // 2) ** 2 <= radius ** 2] = 6
+    t = five_class_target((label > 0).astype(np.int32) * 3)  # the union as one nucleus: no seam
+    maps = _one_hot(t)
+    inner = np.where(t == 1, 1 - dip * np.exp(-((xx - c) ** 2) / (2 * 1.5 ** 2)), 0)
+    maps[..., 1] = inner
+    maps[..., 4] = np.where(t == 1, 1 - inner, maps[..., 4])
+    return maps, label
+
+
+def test_split_separates_overlapping_nuclei_the_argmax_joins():
+    from irpath.methods.nuclei.labels import decode_label
+
+    maps, label = _overlapping_pair()
+    gt = decode_label(label)[0]
+    joined = postprocess(maps, min_area=4)[0]
+    assert joined.max() == 1 and object_f1(joined, gt)["tp"] <= 1
+    inst, classes, class_image = postprocess(maps, min_area=4, split=0.2)
+    assert inst.max() == 2 and set(classes) == {1, 2} and object_f1(inst, gt)["f1"] == 1.0
+    # the split pieces tile the joined nucleus: same pixels, nothing lost
+    np.testing.assert_array_equal(inst > 0, joined > 0)
+    np.testing.assert_array_equal(class_image > 0, joined > 0)
+    # a higher seed height than the neck's depth keeps them together
+    assert postprocess(maps, min_area=4, split=1.5)[0].max() == 1
+
+
+def test_split_keeps_single_nuclei_whole_and_every_component():
+    from irpath.methods.nuclei.postprocess import split_components, split_height
+
+    yy, xx = np.mgrid[:48, :48]
+    label = np.zeros((48, 48), np.int32)
+    for k, (cy, cx, r) in enumerate([(12, 12, 8), (34, 34, 6), (40, 8, 2)], 1):
+        label[(yy - cy) ** 2 + (xx - cx) ** 2 <= r * r] = 3 * k
+    maps = _one_hot(five_class_target(label))
+    a = postprocess(maps, min_area=1)[0]
+    b = postprocess(maps, min_area=1, split=0.2)[0]
+    np.testing.assert_array_equal(a, b)  # convex nuclei with clean contours: no split
+    # a flat landscape has no seed in a component: it keeps itself, nothing is dropped
+    comps = np.zeros((10, 10), np.int32)
+    comps[1:4, 1:4], comps[6:9, 6:9] = 5, 2
+    out = split_components(comps, np.zeros((10, 10)), 0.3)
+    assert out.max() == 2 and out.dtype == np.int32
+    np.testing.assert_array_equal(out > 0, comps > 0)
+    np.testing.assert_array_equal(split_components(np.ones((4, 4), int), np.zeros((4, 4)), 0.3), 1)
+    assert split_height(maps, label > 0).shape == (48, 48)
+
+
+def test_calibration_chooses_the_split_only_where_it_helps():
+    from irpath.methods.nuclei.evaluate import choose_postprocess, split_grid
+
+    assert split_grid(None) == (None, 0.2, 0.3, 0.5) and split_grid(0.3) == (0.3, None, 0.2, 0.5)
+    maps, label = _overlapping_pair(dip=0.0)  # no threshold splits them: only their shape can
+    t, area, split, table = choose_postprocess([(maps, label)], min_areas=(4,), radius=1,
+                                               splits=split_grid(None))
+    assert split is not None and next(r for r in table if r["split"] == split
+                                      and r["inner_threshold"] == t)["f1"] == 1.0
+    assert {r["split"] for r in table} == {None, 0.2, 0.3, 0.5}
+    # one clean nucleus: no split changes anything, so the recipe's (none, first) is kept
+    yy, xx = np.mgrid[:32, :32]
+    one = ((yy - 16) ** 2 + (xx - 16) ** 2 <= 64).astype(np.int32) * 3
+    assert choose_postprocess([(_one_hot(five_class_target(one)), one)], min_areas=(4,), radius=1,
+                              splits=split_grid(None))[:3] == (None, 4, None)
