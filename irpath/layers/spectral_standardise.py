@@ -41,10 +41,14 @@ class SpectralStandardise(keras.layers.Layer):
     def call(self, x):
         if x.dtype in ("float16", "bfloat16"):
             x = ops.cast(x, "float32")
-        finite = ops.isfinite(x)
-        x = ops.where(finite, x, ops.zeros_like(x))
+        # A scalar 0 (not zeros_like) and one reference at a time: an eager call on a whole
+        # cube holds the input and at most two cube-sized temporaries, not four.
+        x = ops.where(ops.isfinite(x), x, 0.0)
         foreground = ops.cast(ops.any(ops.not_equal(x, 0.0), axis=-1, keepdims=True), x.dtype)
-        out = (x - ops.cast(self.mean, x.dtype)) / ops.cast(self.std, x.dtype) * foreground
+        out = x - ops.cast(self.mean, x.dtype)
+        del x
+        out = out / ops.cast(self.std, out.dtype)
+        out = out * foreground
         return ops.cast(out, self.compute_dtype)
 
     def get_config(self):
