@@ -76,8 +76,8 @@ class EnviSource(ImageSource):
             b = min(n, a + step)
             if self.interleave == "bsq":
                 out[..., a:b] = raw[a:b, y:y + h, x:x + w].transpose(1, 2, 0)
-            elif self.interleave == "bil":
-                out[a:b] = raw[y + a:y + b, :, x:x + w].transpose(0, 2, 1)
+            elif self.interleave == "bil":  # copy the (line, band) runs of w samples, then transpose
+                out[a:b] = np.array(raw[y + a:y + b, :, x:x + w]).transpose(0, 2, 1)
             else:
                 out[a:b] = raw[y + a:y + b, x:x + w]
             release_pages(raw)  # unmap each chunk's pages: RSS is set by the chunk, not the region

@@ -9,8 +9,8 @@
 3b. with ``split`` h (irpath's option, None by default: the paper), each remaining
    component is split by a marker watershed (:func:`split_components`) on the
    smoothed P(inner) - P(contour) plus depth (:func:`split_height`), seeded at its
-   h-maxima;
-   each nucleus's class is its majority inner class (ties → the lower class index);
+   h-maxima. Each nucleus's class is its majority inner class (ties → the lower
+   class index);
 4. each remaining component grows by ``radius`` px (authors: disk(1)), undoing
    the contour erosion of the targets; a grown pixel goes to the nearest
    component, so growing never merges or overwrites nuclei.
