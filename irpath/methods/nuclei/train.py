@@ -202,10 +202,10 @@ def calibrate_run(run: RunDirectory, val_pairs, *, class_map=None) -> float | No
     doc[CALIBRATION_KEY] = {"n_images": len(val), "chosen": chosen, "min_area": min_area, "split": split,
                             "recipe_min_area": anchor, "recipe_split": recipe_split, "table": table}
     save_json(run.config, **doc)
-    paper = next(r for r in table if r["min_area"] == anchor and r["split"] == recipe_split
-                 and r["inner_threshold"] is None)
+    recipe = table[0]  # the argmax at the recipe's min area and split: the grids start there
     log(f"calibrated the post-processing on {len(val)} validation image(s): inner threshold "
         f"{'argmax' if chosen is None else chosen}, min area {min_area} px, split "
-        f"{'none' if split is None else split} (F1 {max(r['f1'] for r in table):.3f}; the paper's argmax "
-        f"at {anchor} px without a split {paper['f1']:.3f}); recorded in {run.config}")
+        f"{'none' if split is None else split} (F1 {max(r['f1'] for r in table):.3f}; the recipe's argmax "
+        f"at {anchor} px, split {'none' if recipe_split is None else recipe_split}: {recipe['f1']:.3f}); "
+        f"recorded in {run.config}")
     return chosen
