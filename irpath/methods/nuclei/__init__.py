@@ -127,7 +127,7 @@ class Nuclei(Method):
     model_flags = ("decoder_filters", "dropout", "encoder_blocks", "encoder_filters", "min_area", "radius",
                    "split")
     train_flags = ("weight_decay", "beta", "vgg_weights", "encoder_weights", "patch",
-                   "patches_per_image", "crop", "steps_per_epoch", "class_map")
+                   "patches_per_image", "crop", "steps_per_epoch", "class_map", "brightness", "contrast")
     flag_help = {"batch_size": "crops per batch and replica", "lr": "Adam learning rate"}
 
     def add_train_arguments(self, p: argparse.ArgumentParser) -> None:
@@ -163,6 +163,13 @@ class Nuclei(Method):
                             "|FILE.json|'1:tumour,2:lymphocyte,3:stroma'; for GeoJSON manifests "
                             "QuPath names: 'Tumor=tumour,Immune cells=lymphocyte,Other=ignore'")
         p.add_argument("--no-augment", action="store_true", help="random crops only, no augmentation")
+        p.add_argument("--brightness", type=float, default=t.brightness,
+                       help="intensity jitter: the largest brightness added to a crop, as a fraction of "
+                            f"white (default {t.brightness:g}, the paper's: none)")
+        p.add_argument("--contrast", type=float, default=t.contrast,
+                       help="intensity jitter: each crop's contrast scaled by a factor in [1 - C, 1 + C] "
+                            f"(default {t.contrast:g}, the paper's: none; models/nuclei-small uses it "
+                            "for one-channel fluorescence)")
         p.add_argument("--decoder-filters", type=_int_list, default=d.decoder_filters, metavar="A,B,C,D",
                        help="filters of the 4 decoder blocks (default 256,128,64,64)")
         p.add_argument("--dropout", type=float, default=d.dropout,
@@ -181,12 +188,12 @@ class Nuclei(Method):
                        help="split inner parts that hold several nuclei: none (default, the paper's "
                             "connected inner parts) or H > 0, a watershed on the smoothed P(inner) - "
                             "P(contour) seeded at maxima rising more than H; with --inner-threshold "
-                            "calibrate, training also tries none, 0.2, 0.3 and 0.5 on --val and "
+                            "calibrate, training also tries none, 0.1, 0.2, 0.3 and 0.5 on --val and "
                             "records the best")
         p.add_argument("--inner-threshold", type=_inner_threshold, default="calibrate",
                        metavar="calibrate|argmax|T",
                        help="inner parts of nuclei: calibrate (default: after training, the threshold "
-                            "with the best object F1 on the --val images, argmax or 0.50-0.95, as "
+                            "with the best object F1 on the --val images, argmax or 0.20-0.95, as "
                             "`irpath evaluate nuclei --calibrate` picks it, jointly with --min-area, a half "
                             "or a quarter of it; recorded in the run, used by evaluate and predict), argmax (the paper's post-processing) or T in (0, 1): "
                             "pixels whose three inner maps sum to more than T (splits touching nuclei "
@@ -322,7 +329,7 @@ class Nuclei(Method):
                            help="nuclei: inner parts = the three inner maps summing to more than T "
                                 "(default: the model's; the paper's argmax unless trained with one)")
         group.add_argument("--calibrate", metavar="VAL_DIR", default=None,
-                           help="nuclei: first pick the inner threshold (argmax or 0.50-0.95) with the "
+                           help="nuclei: first pick the inner threshold (argmax or 0.20-0.95) with the "
                                 "best object F1 on these validation images, then evaluate --data with it")
 
     def evaluate(self, predictor, options, out_dir) -> dict:

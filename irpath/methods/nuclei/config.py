@@ -146,16 +146,22 @@ class NucleiTrainConfig:
         shear: max shear in degrees (authors' affine bound 0.3 ~ 17 degrees).
         elastic_alpha, elastic_sigma, elastic_prob: elastic deformation: RMS
             displacement (px), smoothness (px), probability.
+        brightness: intensity jitter, the largest added brightness as a fraction of
+            white (255); 0 (the authors') disables it.
+        contrast: intensity jitter, the contrast factor drawn in [1 - contrast,
+            1 + contrast] about each crop's mean; 0 (the authors') disables it.
+            StarDist's training jitters one-channel intensities this way; a model
+            trained without it misses dim nuclei.
         class_map: for instance + type label files: "consep", "pannuke", a JSON
             file ``{"type": "class"}``, or inline ``"1:tumour,2:lymphocyte,3:stroma"``
             (class names, indices 0-2, or "none" to drop a type); None for
             id-mod-3 label images.
         seed: seeds weights, crop order and augmentation.
         calibrate: after training, choose the model's ``inner_threshold`` on the validation
-            images (the best mean object F1 over the argmax and 0.50-0.95, as ``irpath
+            images (the best mean object F1 over the argmax and 0.20-0.95, as ``irpath
             evaluate nuclei --calibrate`` does), jointly with its ``min_area`` (the recipe's,
             a half or a quarter of it) and its ``split`` (the recipe's, then none and
-            0.2/0.3/0.5: :func:`~irpath.methods.nuclei.evaluate.split_grid`), and record
+            0.1/0.2/0.3/0.5: :func:`~irpath.methods.nuclei.evaluate.split_grid`), and record
             them in the run's config.json, so ``evaluate`` and ``predict`` use them. False keeps the model config's
             post-processing (``--inner-threshold argmax`` is the paper's).
     """
@@ -179,6 +185,8 @@ class NucleiTrainConfig:
     elastic_alpha: float = 2.0
     elastic_sigma: float = 10.0
     elastic_prob: float = 0.5
+    brightness: float = 0.0
+    contrast: float = 0.0
     class_map: str | None = None
     seed: int = 0
     calibrate: bool = True
@@ -202,12 +210,15 @@ class NucleiTrainConfig:
         check(0 <= self.shear < 60, f"shear must be in [0, 60), got {self.shear}")
         check(self.elastic_alpha >= 0 and self.elastic_sigma > 0 and 0 <= self.elastic_prob <= 1,
               "elastic_alpha must be >= 0, elastic_sigma > 0 and elastic_prob in [0, 1]")
+        check(0 <= self.brightness <= 1, f"brightness must be in [0, 1], got {self.brightness}")
+        check(0 <= self.contrast < 1, f"contrast must be in [0, 1), got {self.contrast}")
         check(0 <= self.seed <= MAX_SEED, f"seed must be in 0..{MAX_SEED}, got {self.seed}")
 
     def augment_config(self):
         """The :class:`~irpath.data.joint_augment.AugmentConfig` of this recipe, or None.
 
-        Geometry only (the authors add no colour jitter). Fill is "reflect" (the
+        Geometry, and intensity jitter when the recipe asks for it (``brightness``,
+        ``contrast``; the authors add none, and no saturation or hue jitter here). Fill is "reflect" (the
         core's default): what is augmented are the class and weight maps computed
         on the whole image, not instance ids, so mirrored content carries its own
         mirrored targets, and no crop is mostly fill.
@@ -219,8 +230,8 @@ class NucleiTrainConfig:
         return AugmentConfig(rotation=self.rotation, scale=(self.scale_min, self.scale_max),
                              shear=self.shear, elastic_alpha=self.elastic_alpha,
                              elastic_sigma=self.elastic_sigma, elastic_prob=self.elastic_prob,
-                             flips=True, rot90=True, brightness=0.0, contrast=0.0, saturation=0.0,
-                             hue=0.0, fill_mode="reflect")
+                             flips=True, rot90=True, brightness=self.brightness, contrast=self.contrast,
+                             saturation=0.0, hue=0.0, fill_mode="reflect", value_range=255.0)
 
 
 def network_kwargs(cfg: NucleiConfig) -> dict:

@@ -168,10 +168,10 @@ def calibrate_run(run: RunDirectory, val_pairs, *, class_map=None) -> float | No
     """Choose the post-processing of the run's best model on ``val_pairs`` and record it.
 
     The choice is :func:`~irpath.methods.nuclei.evaluate.choose_postprocess`'s: the best
-    mean object F1 over the inner threshold (the argmax and 0.50-0.95, as ``evaluate
+    mean object F1 over the inner threshold (the argmax and 0.20-0.95, as ``evaluate
     --calibrate``), the smallest inner part (the recipe's ``min_area``, a half and a
     quarter of it: :func:`~irpath.methods.nuclei.evaluate.min_area_grid`) and the split of
-    inner parts (the recipe's, none and 0.2/0.3/0.5:
+    inner parts (the recipe's, none and 0.1/0.2/0.3/0.5:
     :func:`~irpath.methods.nuclei.evaluate.split_grid`). All three go into the model section
     of ``RUN_DIR/config.json`` (``inner_threshold``, None being the argmax, ``min_area`` and
     ``split``), so the exported model, ``evaluate`` and ``predict`` use them, and the table

@@ -162,9 +162,39 @@ def test_config_validation_and_json_round_trip():
                 dict(split=False)):
         with pytest.raises(ConfigError):
             NucleiConfig(**bad)
-    for bad in (dict(crop=300), dict(patches_per_image=5), dict(scale_min=2.0), dict(lr=0.0)):
+    for bad in (dict(crop=300), dict(patches_per_image=5), dict(scale_min=2.0), dict(lr=0.0),
+                dict(brightness=-0.1), dict(brightness=1.5), dict(contrast=1.0)):
         with pytest.raises(ConfigError):
             NucleiTrainConfig(**bad)
+
+
+def test_intensity_jitter_reaches_the_augmentation_on_the_0_255_scale():
+    """--brightness / --contrast jitter a [0, 255] crop without clipping it to white; the
+    paper's recipe (0, 0) leaves intensities alone; the flags set the recipe."""
+    from irpath.cli.main import build_parser
+    from irpath.data.joint_augment import augment
+
+    assert NucleiTrainConfig().augment_config().brightness == 0.0
+    cfg = NucleiTrainConfig(brightness=0.2, contrast=0.5, rotation=0.0, scale_min=1.0, scale_max=1.0,
+                            shear=0.0, elastic_alpha=0.0).augment_config()
+    assert (cfg.brightness, cfg.contrast, cfg.value_range) == (0.2, 0.5, 255.0)
+    rng = np.random.default_rng(0)
+    image = np.full((32, 32, 3), 60.0, np.float32) + rng.uniform(0, 40, (32, 32, 1)).astype(np.float32)
+    labels = np.zeros((32, 32), np.int32)
+    outs = [augment(image, labels, np.array([s, 1]), cfg)[0].numpy() for s in range(8)]
+    means = [o.mean() for o in outs]
+    assert all(0 <= o.min() and o.max() <= 255 for o in outs)
+    assert np.ptp(means) > 10 and max(means) < 200  # jittered, not washed out to white
+    stds = [np.std(o) for o in outs]
+    assert np.ptp(stds) > 1  # the contrast changes too
+    plain = NucleiTrainConfig(rotation=0.0, scale_min=1.0, scale_max=1.0, shear=0.0,
+                              elastic_alpha=0.0).augment_config()
+    out = augment(image, labels, np.array([3, 1]), plain)[0].numpy()
+    assert sorted(out.ravel().tolist()) == pytest.approx(sorted(image.ravel().tolist()))  # flips only
+    args = build_parser().parse_args(["train", "nuclei", "--train", "T", "--val", "V", "--out", "R",
+                                      "--brightness", "0.1", "--contrast", "0.4"])
+    train = get_method("nuclei").configs_from_args(args)[1]
+    assert (train.brightness, train.contrast) == (0.1, 0.4)
 
 
 def test_split_flag_sets_the_recipe_and_bad_values_exit_2(tmp_path, capsys):

@@ -186,13 +186,13 @@ def test_split_keeps_single_nuclei_whole_and_every_component():
 def test_calibration_chooses_the_split_only_where_it_helps():
     from irpath.methods.nuclei.evaluate import choose_postprocess, split_grid
 
-    assert split_grid(None) == (None, 0.2, 0.3, 0.5) and split_grid(0.3) == (0.3, None, 0.2, 0.5)
+    assert split_grid(None) == (None, 0.1, 0.2, 0.3, 0.5) and split_grid(0.3) == (0.3, None, 0.1, 0.2, 0.5)
     maps, label = _overlapping_pair(dip=0.0)  # no threshold splits them: only their shape can
     t, area, split, table = choose_postprocess([(maps, label)], min_areas=(4,), radius=1,
                                                splits=split_grid(None))
     assert split is not None and next(r for r in table if r["split"] == split
                                       and r["inner_threshold"] == t)["f1"] == 1.0
-    assert {r["split"] for r in table} == {None, 0.2, 0.3, 0.5}
+    assert {r["split"] for r in table} == {None, 0.1, 0.2, 0.3, 0.5}
     # one clean nucleus: no split changes anything, so the recipe's (none, first) is kept
     yy, xx = np.mgrid[:32, :32]
     one = ((yy - 16) ** 2 + (xx - 16) ** 2 <= 64).astype(np.int32) * 3
