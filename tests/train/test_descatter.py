@@ -98,7 +98,7 @@ def test_outlier_rule_flags_flipped_or_near_zero_me_emsc_scales():
 
     rng = np.random.default_rng(1)
     raw = 1 + 0.1 * rng.random((40, 30))
-    target = raw.copy()        # targets in line with their raw spectra: norm and range pass
+    target = 1.1 * raw         # targets in line with their raw spectra: norm and range pass
     scale = rng.uniform(1.0, 2.0, 40)
     scale[[3, 4]] = [-0.8, 0.0]                        # the reference given a negative or no weight
     scale[7] = 0.9 * SCALE_FLOOR * np.median(scale[scale > 0])  # residual blown up
