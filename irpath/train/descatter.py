@@ -29,7 +29,8 @@ from irpath.errors import ConfigError
 
 #: The definitions written into ``correction.json``.
 DEFINITIONS = {
-    "rel_rmse": "||pred - target||_F / ||target||_F over held-out spectra (target = converged ME-EMSC)",
+    "rel_rmse": ("||pred - target||_F / ||target||_F over held-out spectra (target = converged ME-EMSC): "
+                 "in held_out_errors those the outlier rule keeps, in held_out_errors_all every finite one"),
     "rel_rmse_of_correction": "||pred - target||_F / ||target - raw||_F (share of the correction missed)",
     "range_rmse": "mean over held-out spectra of RMSE(pred - target) / (max - min of target)",
 }
