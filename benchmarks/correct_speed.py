@@ -76,12 +76,14 @@ def speed_table(args) -> list[dict]:
 
     c = Corrector(ref, axis, CorrectionConfig("me-emsc"))
     t = time.perf_counter()
-    me = c(dist[:n_me]).astype(np.float64)
+    me, scale = c.correct(dist[:n_me])
+    me = me.astype(np.float64)
     me_s = time.perf_counter() - t
     st = c.stats
-    # ME-EMSC blows a few spectra up (division by a near-zero scale): they would dominate
-    # every norm, so the errors against it leave them out (the learned corrector's rule).
-    usual = ~outlier_rows(dist[:n_me], me)
+    # ME-EMSC blows a few spectra up or flips them (division by a near-zero or negative
+    # scale): they would dominate every norm, so the errors against it leave them out
+    # (the learned corrector's rule).
+    usual = ~outlier_rows(dist[:n_me], me, scale=scale)
     np.random.seed(0)  # biospectools' TruncatedSVD draws from numpy's global generator
     t = time.perf_counter()
     bio, details = MeEMSC(ref.copy(), axis, max_iter=30).transform(dist[:n_slow], details=True)
@@ -105,7 +107,8 @@ def speed_table(args) -> list[dict]:
         row(method, out, args.spectra, time.perf_counter() - t)
     n_train = int(0.8 * n_me)
     model, rep = fit_descatter(dist[:n_train], me[:n_train],
-                               DescatterConfig(samples=n_train, epochs=args.epochs))
+                               DescatterConfig(samples=n_train, epochs=args.epochs),
+                               scale=scale[:n_train])
     learned = LearnedCorrector(model, "benchmark")
     learned(dist[:64])  # trace once
     t = time.perf_counter()

@@ -84,18 +84,22 @@ def distance(x, clean) -> dict:
                 finite=int(ok.sum()), spectra=len(x))
 
 
-def per_spot(method: str, raw, ids, axis, reference=None) -> tuple[np.ndarray, float]:
+def per_spot(method: str, raw, ids, axis, reference=None) -> tuple[np.ndarray, float, np.ndarray]:
     """Each spot corrected with ``reference`` (default: the spot's own mean spectrum,
-    what ``irpath correct`` does per cube); (out, seconds)."""
+    what ``irpath correct`` does per cube); (out, seconds, ME-EMSC's scale per spectrum
+    (NaN for emsc))."""
     from irpath.spectra.emsc import CorrectionConfig, Corrector
 
     out = np.empty_like(raw)
+    scale = np.full(len(raw), np.nan)
     t = time.perf_counter()
     for i in np.unique(ids):
         sel = ids == i
         ref = raw[sel].mean(0) if reference is None else reference
-        out[sel] = Corrector(ref, axis, CorrectionConfig(method))(raw[sel])
-    return out, time.perf_counter() - t
+        out[sel], b = Corrector(ref, axis, CorrectionConfig(method)).correct(raw[sel])
+        if b is not None:
+            scale[sel] = b
+    return out, time.perf_counter() - t, scale
 
 
 def run(name: str, reference: str, raw, clean, ids, axis, args) -> dict:
@@ -110,26 +114,30 @@ def run(name: str, reference: str, raw, clean, ids, axis, args) -> dict:
     res = dict(distortion=name, reference=reference, train_spectra=int((~test).sum()),
                test_spectra=int(test.sum()), distance={"before": distance(raw[test], clean[test])},
                seconds={})
-    outs = {}
+    outs, scales = {}, {}
     for method in ("emsc", "me-emsc"):
-        outs[method], res["seconds"][method] = per_spot(method, raw, ids, axis, ref)
+        outs[method], res["seconds"][method], scales[method] = per_spot(method, raw, ids, axis, ref)
         res["distance"][method] = distance(outs[method][test], clean[test])
         print(f"  {name}, {reference}: {method} done ({res['seconds'][method]:.0f} s)", flush=True)
     # The learned corrector's targets: converged ME-EMSC with one reference for the study,
     # as `irpath correct --method learned` makes them (spot-mean: the mean of the training
     # spectra, its default; clean-mean: the known reference).
-    me = outs["me-emsc"]
+    me, scale = outs["me-emsc"], scales["me-emsc"]
     if ref is None:
-        me, res["seconds"]["me-emsc (study reference, learned's targets)"] = per_spot(
+        me, res["seconds"]["me-emsc (study reference, learned's targets)"], scale = per_spot(
             "me-emsc", raw, ids, axis, raw[~test].mean(0))
     model, rep = fit_descatter(raw[~test], me[~test], DescatterConfig(samples=int((~test).sum()),
-                                                                      epochs=args.epochs))
+                                                                      epochs=args.epochs),
+                               scale=scale[~test])
     learned = LearnedCorrector(model, "benchmark")(raw[test])
     outs["learned"] = np.full_like(raw, np.nan)
     outs["learned"][test] = learned
     res["distance"]["learned"] = distance(learned, clean[test])
-    keep = ~outlier_rows(raw[test], me[test]) & np.isfinite(me[test]).all(1)
+    keep = ~outlier_rows(raw[test], me[test], scale=scale[test]) & np.isfinite(me[test]).all(1)
     res["learned"] = dict(held_out_errors=rep["held_out_errors"], train_errors=rep["train_errors"],
+                          held_out_errors_all=rep["held_out_errors_all"], held_out=rep["held_out"],
+                          held_out_outliers=rep["held_out_outliers"],
+                          me_emsc_scale_not_positive=int((~(scale[~test] > 0)).sum()),
                           epochs=rep["epochs"], train_seconds=rep["train_seconds"],
                           dropped_outliers=rep["dropped_outliers"], dropped_failed=rep["dropped_failed"],
                           test_spots_errors_vs_me_emsc=errors(learned[keep], me[test][keep], raw[test][keep]),
@@ -185,7 +193,7 @@ def main(argv=None) -> int:
     p.add_argument("--spots", type=int, default=10, help="hard-phantom spots in all")
     p.add_argument("--test-spots", type=int, default=2, help="of them, held out for every distance")
     p.add_argument("--size", type=int, default=48, help="spot side in pixels")
-    p.add_argument("--per-spot", type=int, default=500, help="tissue spectra per spot at most")
+    p.add_argument("--per-spot", type=int, default=400, help="tissue spectra per spot at most")
     p.add_argument("--epochs", type=int, default=150, help="learned: epochs at most")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--distortion", nargs="+", default=["hard-scatter", "mie-extinction"],
@@ -215,7 +223,8 @@ def main(argv=None) -> int:
               f"{100 * le['held_out_errors']['range_rmse']:.2f} %), test spots rel_rmse "
               f"{100 * le['test_spots_errors_vs_me_emsc']['rel_rmse']:.2f} % "
               f"({le['test_spots_outliers']} outliers left out); "
-              f"{le['epochs']} epochs, {le['dropped_outliers']} outliers dropped", flush=True)
+              f"{le['epochs']} epochs, {le['dropped_outliers']} outliers dropped (ME-EMSC scale <= 0: "
+              f"{le['me_emsc_scale_not_positive']} of {r['train_spectra']})", flush=True)
     figure(results, clean, raws, ids, args, out / "mie_phantom.png")
     doc = dict(args=vars(args), distance_definition="unit-norm RMS (irpath.spectra.emsc.unit_rms_error) "
                "on the test spots; median = median per spectrum",

@@ -109,19 +109,27 @@ class Corrector:
 
     def __call__(self, spectra: np.ndarray) -> np.ndarray:
         """Correct (N, C) spectra; returns (N, C) float32, NaN where a solve failed."""
+        return self.correct(spectra)[0]
+
+    def correct(self, spectra: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Correct (N, C) spectra: ``(corrected, scale)``, corrected as :meth:`__call__`
+        returns it and scale the (N,) fitted reference coefficient of ME-EMSC's kept
+        iterate (:class:`irpath.spectra.me_emsc.MeEmscResult`; None for ``emsc``)."""
         import time
 
         spectra = np.asarray(spectra, dtype=np.float64)
         if spectra.size == 0:
-            return spectra.astype(np.float32)
+            return spectra.astype(np.float32), (None if self.config.method == "emsc"
+                                                else np.zeros(0))
         t = time.perf_counter()
+        scale = None
         if self.config.method == "emsc":
             out = self._model.transform(spectra, check_correlation=False)
             iters = np.ones(len(spectra), int)
             failed = ~np.isfinite(out).all(axis=1)
         else:
             res = self._model.transform(spectra, batch=self.config.batch)
-            out, iters, failed = res.corrected, res.iterations, res.failed
+            out, iters, failed, scale = res.corrected, res.iterations, res.failed, res.scale
         st = self.stats
         st["seconds"] += time.perf_counter() - t
         st["spectra"] += len(spectra)
@@ -130,7 +138,7 @@ class Corrector:
         st["iterations_max"] = max(st["iterations_max"], int(iters.max()))
         out = np.asarray(out, dtype=np.float32)
         out[failed] = np.nan
-        return out
+        return out, scale
 
 
 def mean_spectrum(cube: np.ndarray, mask: np.ndarray) -> np.ndarray:

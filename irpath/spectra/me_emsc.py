@@ -85,6 +85,10 @@ class MeEmscResult:
             ``n_iterations`` detail); 0 where failed.
         rmse: (N,) residual RMSE of the kept iterate.
         failed: (N,) True where the solve failed.
+        scale: (N,) the kept iterate's fitted reference coefficient ``b`` (the corrected
+            spectrum is ``ref + residual / b``); near 0 or negative, the fit has put the
+            spectrum into the Mie terms and the residual is amplified or flipped. NaN
+            where failed.
     """
 
     corrected: np.ndarray
@@ -92,6 +96,7 @@ class MeEmscResult:
     best_iter: np.ndarray
     rmse: np.ndarray
     failed: np.ndarray
+    scale: np.ndarray | None = None
 
 
 class MeEmsc:
@@ -170,7 +175,7 @@ class MeEmsc:
         return v / np.sqrt(np.clip(lam, 1e-300, None))[:, :, None], basis
 
     def emsc(self, spectra, refs, comps):
-        """EMSC with model [ref, comps, 1]: (corrected (B, C), rmse (B,))."""
+        """EMSC with model [ref, comps, 1]: (corrected (B, C), rmse (B,), scale (B,))."""
         model = np.concatenate([refs[:, None], comps, np.ones_like(refs)[:, None]], axis=1)
         gram = model @ model.transpose(0, 2, 1)                   # (B, P, P)
         rhs = np.einsum("bpc,bc->bp", model, spectra)
@@ -178,12 +183,12 @@ class MeEmsc:
         resid = spectra - np.einsum("bp,bpc->bc", coefs, model)
         with np.errstate(divide="ignore", invalid="ignore"):  # a zero scale: failed, NaN
             corrected = refs + resid / coefs[:, :1]
-        return corrected, np.sqrt(np.mean(resid ** 2, axis=1))
+        return corrected, np.sqrt(np.mean(resid ** 2, axis=1)), coefs[:, 0]
 
     def _iterate(self, spectra, guesses, start):
         """One ME-EMSC iteration for (B, C) spectra from their (B, C) pure guesses and
-        (B, M, p) warm starts of the SVD. Returns (corrected, rmse, ok, basis) with ok
-        False where the step failed."""
+        (B, M, p) warm starts of the SVD. Returns (corrected, rmse, ok, basis, scale) with
+        ok False where the step failed."""
         refs = self.basic_scale(guesses)
         ok = ~np.all(np.isnan(refs), axis=1)
         if self.config.positive_ref:
@@ -193,21 +198,23 @@ class MeEmsc:
         q = self.qext(refs)
         comps, basis = self.components(q, start)
         try:
-            corrected, rmse = self.emsc(spectra, refs, comps)
+            corrected, rmse, scale = self.emsc(spectra, refs, comps)
         except np.linalg.LinAlgError:
-            corrected, rmse = self._emsc_one_by_one(spectra, refs, comps)
+            corrected, rmse, scale = self._emsc_one_by_one(spectra, refs, comps)
         ok &= np.isfinite(corrected).all(axis=1) & np.isfinite(rmse)
-        return corrected, rmse, ok, basis
+        return corrected, rmse, ok, basis, scale
 
     def _emsc_one_by_one(self, spectra, refs, comps):
         out = np.full_like(spectra, np.nan)
         rmse = np.full(len(spectra), np.nan)
+        scale = np.full(len(spectra), np.nan)
         for i in range(len(spectra)):
             try:
-                out[i:i + 1], rmse[i:i + 1] = self.emsc(spectra[i:i + 1], refs[i:i + 1], comps[i:i + 1])
+                out[i:i + 1], rmse[i:i + 1], scale[i:i + 1] = self.emsc(
+                    spectra[i:i + 1], refs[i:i + 1], comps[i:i + 1])
             except np.linalg.LinAlgError:
                 pass
-        return out, rmse
+        return out, rmse, scale
 
     def transform(self, spectra, batch: int = 64, workers: int | None = None) -> MeEmscResult:
         """Correct (N, C) spectra.
@@ -228,7 +235,7 @@ class MeEmsc:
             raise ShapeError(f"spectra must be (N, {self.wavenumbers.size}), got {x.shape}")
         n = len(x)
         res = MeEmscResult(np.full(x.shape, np.nan), np.zeros(n, int), np.zeros(n, int),
-                           np.full(n, np.nan), np.zeros(n, bool))
+                           np.full(n, np.nan), np.zeros(n, bool), np.full(n, np.nan))
         finite = np.isfinite(x).all(axis=1)
         res.failed[~finite] = True
         idx = np.flatnonzero(finite)
@@ -265,7 +272,7 @@ class MeEmsc:
     def _transform_batch(self, x, idx, res):
         cfg = self.config
         y = x[idx]
-        guess, rmse, start = self._first_iteration(y)
+        guess, rmse, best_scale, start = self._first_iteration(y)
         ok = np.isfinite(guess).all(axis=1) & np.isfinite(rmse)
         best, best_score = guess.copy(), rmse.copy()
         best_idx = np.zeros(len(idx), int)
@@ -280,11 +287,11 @@ class MeEmsc:
             a = np.flatnonzero(active)
             if a.size == 0:
                 break
-            corrected, score, good, basis = self._iterate(y[a], guess[a], start[a])
+            corrected, score, good, basis, scale = self._iterate(y[a], guess[a], start[a])
             bad = a[~good]
             failed[bad] = True
             active[bad] = False
-            a, corrected, score = a[good], corrected[good], score[good]
+            a, corrected, score, scale = a[good], corrected[good], score[good], scale[good]
             guess[a] = corrected
             start[a] = basis[good]
             better = score + cfg.tol < best_score[a]
@@ -293,11 +300,13 @@ class MeEmsc:
             best_idx[up] = n_iter[up] - 1
             best_score[up] = score[better]
             best[up] = corrected[better]
+            best_scale[up] = scale[better]
         best[failed] = np.nan
         res.corrected[idx] = best
         res.iterations[idx] = n_iter
         res.best_iter[idx] = np.where(failed, 0, best_idx + 1)
         res.rmse[idx] = np.where(failed, np.nan, best_score)
+        res.scale[idx] = np.where(failed, np.nan, best_scale)
         res.failed[idx] = failed
 
 

@@ -2,13 +2,16 @@
 
 The recipe (``irpath correct --method learned``): sample tissue spectra stratified
 over the cubes (:func:`irpath.spectra.correct_cube.sample_tissue`), correct them with
-converged ME-EMSC, hold out a fraction, fit :func:`irpath.models.descatter.build_descatter`
-(Adam, MSE on the standardised target, best validation epoch kept), and report
-the held-out errors against ME-EMSC:
+converged ME-EMSC, hold out a fraction, leave out the targets ME-EMSC did not determine
+(:func:`outlier_rows`), fit :func:`irpath.models.descatter.build_descatter` (Adam, MSE
+on the standardised target, best validation epoch kept), and report the held-out
+errors against ME-EMSC:
 
 ``rel_rmse``
-    ||pred - target|| / ||target|| over all held-out spectra and channels (Frobenius
-    norms; ``target`` = the ME-EMSC-corrected spectra): the relative RMSE.
+    ||pred - target|| / ||target|| over the held-out spectra the outlier rule keeps, all
+    channels (Frobenius norms; ``target`` = the ME-EMSC-corrected spectra): the relative
+    RMSE. ``held_out_errors_all`` is the same over every finite held-out target,
+    outliers included.
 ``rel_rmse_of_correction``
     ||pred - target|| / ||target - raw||: the part of the correction missed.
 ``range_rmse``
@@ -26,10 +29,17 @@ from irpath.errors import ConfigError
 
 #: The definitions written into ``correction.json``.
 DEFINITIONS = {
-    "rel_rmse": "||pred - target||_F / ||target||_F over held-out spectra (target = converged ME-EMSC)",
+    "rel_rmse": ("||pred - target||_F / ||target||_F over held-out spectra (target = converged ME-EMSC): "
+                 "in held_out_errors those the outlier rule keeps, in held_out_errors_all every finite one"),
     "rel_rmse_of_correction": "||pred - target||_F / ||target - raw||_F (share of the correction missed)",
     "range_rmse": "mean over held-out spectra of RMSE(pred - target) / (max - min of target)",
 }
+
+
+#: A target whose ME-EMSC scale is below this fraction of the median positive scale is an
+#: outlier (:func:`outlier_rows`): its residual, noise included, is amplified more than
+#: 1 / SCALE_FLOOR times the typical target's.
+SCALE_FLOOR = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +84,8 @@ def errors(pred: np.ndarray, target: np.ndarray, raw: np.ndarray) -> dict:
                 range_rmse=float(np.mean(rmse / np.maximum(np.ptp(target, axis=1), 1e-30))))
 
 
-def outlier_rows(raw: np.ndarray, target: np.ndarray, mads: float = 3.0) -> np.ndarray:
+def outlier_rows(raw: np.ndarray, target: np.ndarray, mads: float = 3.0,
+                 scale: np.ndarray | None = None) -> np.ndarray:
     """(N,) bool: finite rows whose target is out of line with its raw spectrum.
 
     Two robust scores per row, ``log(||target|| / ||raw||)`` and ``log(range(target) /
@@ -83,31 +94,55 @@ def outlier_rows(raw: np.ndarray, target: np.ndarray, mads: float = 3.0) -> np.n
     over the finite rows. (The earlier rule, the norm ratio alone more than 2x off the
     median, kept blown-up targets: on the hard phantom the 10 % of targets farthest from
     their mean then carried 99.6 % of their variance, 57 % after this rule.)
+
+    With ``scale``, ME-EMSC's fitted reference coefficient per row
+    (:attr:`irpath.spectra.me_emsc.MeEmscResult.scale`; the target is ``ref + residual
+    / scale``), a row is also an outlier when its scale is not positive (the fit gave
+    the reference no or a negative weight: the residual, noise included, is flipped)
+    or below :data:`SCALE_FLOOR` times the median scale of the rows of positive scale
+    (the residual is blown up). The norm and range scores do not see these (the
+    reference term dominates both), and ME-EMSC does not determine their targets: on
+    the hard phantom's scatter (``benchmarks/mie_phantom.py``, study reference) 21 % of
+    the scales were negative, a perturbation of 1e-4 absorbance (1/250 of the noise)
+    changed ME-EMSC's output by 2.4 % (Frobenius) on those rows and by 0.9 % on rows of
+    scale 0-0.7, against 0.04-0.06 % on the rest, and 1 % of held-out targets (scale
+    below 0.3) carried 58 % of the learned corrector's squared error once the negative
+    ones were left out.
     """
     raw = np.asarray(raw, np.float64)
     target = np.asarray(target, np.float64)
     finite = np.isfinite(target).all(axis=1) & np.isfinite(raw).all(axis=1)
     out = np.zeros(len(raw), bool)
+
+    def far(score):
+        score = np.log(np.maximum(score, 1e-30))
+        dev = np.abs(score - np.median(score))
+        return dev > mads * max(1.4826 * float(np.median(dev)), 1e-12)
+
     if finite.any():
         r, t = raw[finite], target[finite]
-        flags = np.zeros(len(r), bool)
-        for score in (np.linalg.norm(t, axis=1) / np.maximum(np.linalg.norm(r, axis=1), 1e-12),
-                      np.ptp(t, axis=1) / np.maximum(np.ptp(r, axis=1), 1e-12)):
-            score = np.log(np.maximum(score, 1e-30))
-            dev = np.abs(score - np.median(score))
-            flags |= dev > mads * max(1.4826 * float(np.median(dev)), 1e-12)
-        out[finite] = flags
+        out[finite] = (far(np.linalg.norm(t, axis=1) / np.maximum(np.linalg.norm(r, axis=1), 1e-12))
+                       | far(np.ptp(t, axis=1) / np.maximum(np.ptp(r, axis=1), 1e-12)))
+    if scale is not None:
+        scale = np.asarray(scale, np.float64)
+        positive = finite & (scale > 0)  # NaN counts as not positive
+        out |= finite & ~positive
+        if positive.any():
+            out[positive] |= scale[positive] < SCALE_FLOOR * np.median(scale[positive])
     return out
 
 
 def fit_descatter(raw: np.ndarray, target: np.ndarray, config: DescatterConfig = DescatterConfig(),
-                  *, verbose: int = 0):
+                  *, scale: np.ndarray | None = None, verbose: int = 0):
     """Fit the corrector on (N, C) raw spectra and their (N, C) corrected targets.
 
-    Rows with non-finite targets (failed ME-EMSC solves) are dropped first, then
-    outliers (:func:`outlier_rows`: ME-EMSC's division by a near-zero scale parameter
-    blows some spectra up; they would dominate the loss and every norm). Both counts
-    are in the report, and the held-out errors are over the rows kept.
+    Rows with non-finite targets (failed ME-EMSC solves) are dropped first; the rest
+    are split into training and held-out rows; outliers (:func:`outlier_rows`, with
+    ``scale``, ME-EMSC's (N,) fitted reference coefficients, when given: ME-EMSC's
+    division by a near-zero or negative scale parameter blows some spectra up or flips
+    them; they would dominate the loss and every norm) are left out of both. The
+    counts are in the report; ``held_out_errors`` are over the held-out rows kept,
+    ``held_out_errors_all`` over every finite held-out row, outliers included.
 
     Returns:
         ``(model, report)``: the keras corrector and ``{"held_out": errors,
@@ -119,15 +154,18 @@ def fit_descatter(raw: np.ndarray, target: np.ndarray, config: DescatterConfig =
 
     raw = np.asarray(raw, np.float32)
     target = np.asarray(target, np.float32)
-    keep = np.isfinite(target).all(axis=1) & np.isfinite(raw).all(axis=1)
-    n_failed = int((~keep).sum())
-    keep &= ~outlier_rows(raw, target, config.outlier)
-    n_outliers = int((~keep).sum()) - n_failed
-    raw, target = raw[keep], target[keep]
+    finite = np.isfinite(target).all(axis=1) & np.isfinite(raw).all(axis=1)
+    n_failed = int((~finite).sum())
+    outlier = outlier_rows(raw, target, config.outlier, scale)[finite]
+    raw, target = raw[finite], target[finite]
     rng = np.random.default_rng(config.seed)
     order = rng.permutation(len(raw))
     n_val = max(1, int(round(config.holdout * len(raw))))
-    val, tr = order[:n_val], order[n_val:]
+    val_all = order[:n_val]
+    val, tr = val_all[~outlier[val_all]], order[n_val:][~outlier[order[n_val:]]]
+    if len(val) == 0 or len(tr) == 0:
+        raise ConfigError(f"descatter: {int(outlier.sum())} of {len(raw)} ME-EMSC targets are "
+                          f"outliers; too few left to train and hold out")
     z = raw - raw.mean(axis=1, keepdims=True)  # what the model's self-standardisation sees
     z /= np.sqrt(np.mean(z ** 2, axis=1, keepdims=True) + 1e-12)
     t_mean = target[tr].mean(0)
@@ -149,12 +187,15 @@ def fit_descatter(raw: np.ndarray, target: np.ndarray, config: DescatterConfig =
                                                                 restore_best_weights=True),
                                   keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=8)])
     seconds = time.perf_counter() - t
-    report = dict(samples=int(len(raw)), dropped_failed=n_failed, dropped_outliers=n_outliers,
-                  outlier_rule=(f"|log(||target||/||raw||) - median| or |log(range(target)/range(raw)) - "
-                                f"median| > {config.outlier} x 1.4826 MAD"),
-                  held_out=int(n_val),
+    report = dict(samples=int(len(tr) + len(val)), dropped_failed=n_failed,
+                  dropped_outliers=int(outlier.sum()),
+                  outlier_rule=(("ME-EMSC scale <= 0, or |log(scale) - median| or " if scale is not None
+                                 else "") + f"|log(||target||/||raw||) - median| or |log(range(target)/"
+                                f"range(raw)) - median| > {config.outlier} x 1.4826 MAD"),
+                  held_out=int(len(val)), held_out_outliers=int(n_val - len(val)),
                   epochs=len(hist.history["loss"]), train_seconds=round(seconds, 1),
                   held_out_errors=errors(apply(model, raw[val]), target[val], raw[val]),
+                  held_out_errors_all=errors(apply(model, raw[val_all]), target[val_all], raw[val_all]),
                   train_errors=errors(apply(model, raw[tr]), target[tr], raw[tr]),
                   definitions=DEFINITIONS, config=dataclasses.asdict(config))
     return model, report
@@ -236,11 +277,11 @@ def train_corrector(cubes, config: DescatterConfig = DescatterConfig(), *, refer
     me = Corrector(reference, cubes[0].wavenumbers,
                    CorrectionConfig("me-emsc", iterations=iterations, n_components=n_components))
     t = time.perf_counter()
-    target = me(raw)
+    target, scale = me.correct(raw)
     seconds = time.perf_counter() - t
     if progress:
         print(f"learned: ME-EMSC {len(raw) / seconds:.0f} spectra/s; training", flush=True)
-    model, report = fit_descatter(raw, target, config)
+    model, report = fit_descatter(raw, target, config, scale=scale)
     st = me.stats
     report.update(me_emsc_seconds=round(seconds, 1), me_emsc_spectra_per_s=round(len(raw) / seconds, 1),
                   me_emsc_iterations_mean=round(st["iterations_sum"] / max(1, st["spectra"]), 3),
@@ -250,7 +291,9 @@ def train_corrector(cubes, config: DescatterConfig = DescatterConfig(), *, refer
         e = report["held_out_errors"]
         print(f"learned: {report['epochs']} epochs in {report['train_seconds']} s; held-out "
               f"rel RMSE {100 * e['rel_rmse']:.2f} % (of the correction "
-              f"{100 * e['rel_rmse_of_correction']:.1f} %)", flush=True)
+              f"{100 * e['rel_rmse_of_correction']:.1f} %) on {report['held_out']} targets; "
+              f"{report['dropped_outliers']} of {len(raw)} ME-EMSC targets left out as outliers",
+              flush=True)
     return model, report
 
 

@@ -26,6 +26,8 @@ def test_equals_biospectools_with_the_same_iteration_counts(cube):
     assert (np.abs(mine.corrected - theirs).max(axis=1) / span).max() <= 1e-3
     np.testing.assert_array_equal(mine.iterations, [len(c.scores) for c in details.criterions])
     np.testing.assert_array_equal(mine.best_iter, details.n_iterations)
+    # the kept iterate's reference coefficient (the outlier rule of the learned corrector)
+    np.testing.assert_allclose(mine.scale, details.scaling_coefs, rtol=1e-4)
     assert mine.iterations.max() > 3  # really iterated
     assert not mine.failed.any()
 

@@ -91,3 +91,20 @@ def test_outlier_rule_flags_blown_up_targets_only():
     out = outlier_rows(raw, target)
     assert out[5] and out[9] and not out[12]
     assert out.sum() <= 2 + 0.02 * 200  # the ordinary spread is kept
+
+
+def test_outlier_rule_flags_flipped_or_near_zero_me_emsc_scales():
+    from irpath.train.descatter import SCALE_FLOOR, fit_descatter, outlier_rows
+
+    rng = np.random.default_rng(1)
+    raw = 1 + 0.1 * rng.random((40, 30))
+    target = 1.1 * raw         # targets in line with their raw spectra: norm and range pass
+    scale = rng.uniform(1.0, 2.0, 40)
+    scale[[3, 4]] = [-0.8, 0.0]                        # the reference given a negative or no weight
+    scale[7] = 0.9 * SCALE_FLOOR * np.median(scale[scale > 0])  # residual blown up
+    scale[8] = np.nan                                  # NaN counts as not positive
+    assert not outlier_rows(raw, target).any()         # invisible to the norm and range scores
+    assert np.flatnonzero(outlier_rows(raw, target, scale=scale)).tolist() == [3, 4, 7, 8]
+    _, report = fit_descatter(raw, target, DescatterConfig(samples=40, epochs=1), scale=scale)
+    assert report["dropped_outliers"] == 4 and report["samples"] == 36
+    assert report["held_out"] + report["held_out_outliers"] == 8   # 20 % of the 40 finite rows
