@@ -189,8 +189,9 @@ def fit_descatter(raw: np.ndarray, target: np.ndarray, config: DescatterConfig =
     seconds = time.perf_counter() - t
     report = dict(samples=int(len(tr) + len(val)), dropped_failed=n_failed,
                   dropped_outliers=int(outlier.sum()),
-                  outlier_rule=(("ME-EMSC scale <= 0, or |log(scale) - median| or " if scale is not None
-                                 else "") + f"|log(||target||/||raw||) - median| or |log(range(target)/"
+                  outlier_rule=((f"ME-EMSC scale <= 0 or < {SCALE_FLOOR:g} x the median positive scale, or "
+                                 if scale is not None else "")
+                                + f"|log(||target||/||raw||) - median| or |log(range(target)/"
                                 f"range(raw)) - median| > {config.outlier} x 1.4826 MAD"),
                   held_out=int(len(val)), held_out_outliers=int(n_val - len(val)),
                   epochs=len(hist.history["loss"]), train_seconds=round(seconds, 1),

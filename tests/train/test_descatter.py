@@ -108,3 +108,4 @@ def test_outlier_rule_flags_flipped_or_near_zero_me_emsc_scales():
     _, report = fit_descatter(raw, target, DescatterConfig(samples=40, epochs=1), scale=scale)
     assert report["dropped_outliers"] == 4 and report["samples"] == 36
     assert report["held_out"] + report["held_out_outliers"] == 8   # 20 % of the 40 finite rows
+    assert report["outlier_rule"].startswith(f"ME-EMSC scale <= 0 or < {SCALE_FLOOR:g} x the median")
