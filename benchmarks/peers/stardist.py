@@ -29,7 +29,10 @@ Per bed and seed, each tool trains from scratch for ``--budget-min`` minutes of 
   1-99.8 percentiles, as StarDist's ``normalize``) with ``--time-limit`` set to the budget
   (it stops after the last 25-step epoch that fits; its clock starts once the data are read),
   which then calibrates its inner threshold and smallest inner part on val (timed apart);
-  the test crops go through ``irpath evaluate nuclei`` with what it recorded.
+  the test crops go through ``irpath evaluate nuclei --tta`` with what it recorded (the
+  maps averaged over the 8 flips / quarter turns, the test-time augmentation the issue
+  lists among the method's changes; ``--no-tta`` scores the plain maps). StarDist's
+  ``predict_instances`` has no test-time augmentation, so it is run as its authors ship it.
 
 A finished row is reused when the script runs again with the same ``--out`` (delete it to
 measure again).
@@ -147,7 +150,7 @@ def _write_folder(pairs, folder: Path) -> Path:
     return folder
 
 
-def run_irpath(bed: dict, work: Path, seed: int, budget_s: float, extra=()) -> tuple[list, dict]:
+def run_irpath(bed: dict, work: Path, seed: int, budget_s: float, extra=(), tta: bool = True) -> tuple[list, dict]:
     for part in ("train", "val", "test"):
         if not (work / part).exists():
             _write_folder(bed[part], work / part)
@@ -166,17 +169,18 @@ def run_irpath(bed: dict, work: Path, seed: int, budget_s: float, extra=()) -> t
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     summary = json.loads((run / "train_summary.json").read_text())
     wall = time.time() - start
-    ev = work / f"irpath_eval_seed{seed}"
+    ev = work / f"irpath_eval{'_tta' if tta else ''}_seed{seed}"
     t0 = time.time()
     subprocess.run([sys.executable, "-m", "irpath", "evaluate", "nuclei", "--model", str(run),
-                    "--data", str(work / "test"), "--class-map", "1:tumour", "--out", str(ev), *EVAL_ARGS],
+                    "--data", str(work / "test"), "--class-map", "1:tumour", "--out", str(ev), *EVAL_ARGS,
+                    *(["--tta"] if tta else [])],
                    check=True, stdout=subprocess.DEVNULL)
     report = json.loads((ev / "report.json").read_text())
     preds = [np.load(ev / "instances" / f"crop{i}.npy") for i in range(len(bed["test"]))]
     return preds, {"train_s": summary["seconds_this_session"], "wall_s": wall, "eval_s": time.time() - t0,
                    "epochs": summary["epochs"],
                    "steps_about": summary["epochs"] * _recorded_train(run)["steps_per_epoch"],
-                   "inner_threshold": report.get("inner_threshold")}
+                   "inner_threshold": report.get("inner_threshold"), "tta": bool(tta)}
 
 
 def _recorded_train(run: Path) -> dict:
@@ -184,7 +188,7 @@ def _recorded_train(run: Path) -> dict:
     return json.loads((run / "config.json").read_text())["train"]
 
 
-def run_stardist(bed: dict, work: Path, seed: int, budget_s: float, extra=()) -> tuple[list, dict]:
+def run_stardist(bed: dict, work: Path, seed: int, budget_s: float, extra=(), tta: bool = False) -> tuple[list, dict]:
     data = work / "stardist_data.npz"
     if not data.exists():
         obj = lambda xs: np.array(xs + [None], dtype=object)[:-1]  # noqa: E731 (keep ragged arrays)
@@ -215,11 +219,15 @@ def main(argv=None) -> None:
     p.add_argument("--tools", nargs="+", default=["stardist", "irpath"], choices=["stardist", "irpath"])
     p.add_argument("--irpath-args", default="", help="extra `irpath train nuclei` flags (a recipe to try), "
                    "e.g. \"--lr 3e-3 --encoder-filters 32,64,128,256\"")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=True,
+                   help="irpath's test crops through `irpath evaluate nuclei --tta` (the 8 flips / quarter "
+                        "turns averaged; default); --no-tta scores its plain maps")
     args = p.parse_args(argv)
     budget = args.budget_min * 60
     results = []
     print(f"budget {args.budget_min:g} min of training wall clock per tool and seed, on "
-          f"{os.cpu_count()} cores", flush=True)
+          f"{os.cpu_count()} cores; irpath evaluated {'with' if args.tta else 'without'} test-time "
+          "augmentation", flush=True)
     print(f"{'bed':6s} {'tool':9s} {'seed':>4s} " + " ".join(f"{k:>9s}" for k in KEYS)
           + f" {'train s':>8s}", flush=True)
     for name in args.beds:
@@ -230,7 +238,8 @@ def main(argv=None) -> None:
             for tool, fn in (("stardist", run_stardist), ("irpath", run_irpath)):
                 if tool not in args.tools:
                     continue
-                preds, info = fn(bed, work, seed, budget, args.irpath_args.split() if tool == "irpath" else ())
+                preds, info = fn(bed, work, seed, budget, args.irpath_args.split() if tool == "irpath" else (),
+                                 tta=args.tta and tool == "irpath")
                 row = {"bed": name, "tool": tool, "seed": seed, **score(preds, bed), **info}
                 results.append(row)
                 print(f"{name:6s} {tool:9s} {seed:4d} " + " ".join(f"{row[k]:9.3f}" for k in KEYS)
@@ -244,6 +253,7 @@ def main(argv=None) -> None:
             summary[f"{name}/{tool}"] = m
             print(f"{name:6s} {tool:9s}      " + " ".join(f"{m[k]:9.3f}" for k in KEYS))
     (args.out / "peers.json").write_text(json.dumps({"budget_min": args.budget_min, "irpath_args": args.irpath_args,
+                                                     "irpath_tta": args.tta,
                                                      "rows": results,
                                                      "means": summary}, indent=1))
     print(f"\nwrote {args.out / 'peers.json'}")
